@@ -1,0 +1,424 @@
+"""The ``calsync`` command: products, calendars, one-shot sync, bookings, preview, database.
+
+Errors are presented in one place, :func:`main`: one line on stderr and an exit
+code (2 for configuration and usage errors, 1 for everything else).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+from sqlalchemy.orm import DeclarativeBase
+
+from calsync import __version__
+from calsync.config import Settings, load_settings
+from calsync.core.ical_in import ParsedFeed, parse_feed
+from calsync.errors import CalsyncError, ConfigError, InvalidFeed
+from calsync.fetch import FeedFetcher
+from calsync.logging import configure_logging
+from calsync.store import repo
+from calsync.store.db import Store
+from calsync.store.models import utc_now
+from calsync.sync import SyncResult, parse_options, sync_calendar
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0])
+products_app = typer.Typer(no_args_is_help=True, help="Products: the things you rent out.")
+calendars_app = typer.Typer(no_args_is_help=True, help="External calendars: channel feeds.")
+bookings_app = typer.Typer(no_args_is_help=True, help="Bookings: occupied intervals.")
+db_app = typer.Typer(no_args_is_help=True, help="The database.")
+app.add_typer(products_app, name="products")
+app.add_typer(calendars_app, name="calendars")
+app.add_typer(bookings_app, name="bookings")
+app.add_typer(db_app, name="db")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@dataclass
+class _Context:
+    settings: Settings
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        store = Store.connect(self.settings.database)
+        try:
+            if self.settings.database.auto_migrate:
+                store.upgrade()
+            yield store
+        finally:
+            store.close()
+
+
+def _version(value: bool) -> None:  # noqa: FBT001 - Typer callback
+    if value:
+        typer.echo(f"calsync {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Settings file (TOML).")
+    ] = None,
+    _: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    """calsync: iCal channel sync. No double bookings, no lost bookings."""
+    settings = load_settings(config)
+    configure_logging(settings.logging)
+    ctx.obj = _Context(settings)
+
+
+# --- products --------------------------------------------------------------------------
+
+
+@products_app.command("add")
+def products_add(
+    ctx: typer.Context,
+    name: str,
+    timezone: Annotated[str | None, typer.Option(help="IANA timezone.")] = None,
+    capacity: Annotated[int, typer.Option(min=1, help="Units that can be booked at once.")] = 1,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a product."""
+    context: _Context = ctx.obj
+    zone = _check_timezone(timezone or context.settings.products.default_timezone)
+    with context.store() as store, store.write() as session:
+        product = repo.add_product(
+            session, name=name, timezone=zone, capacity=capacity, now=utc_now()
+        )
+        row = resource(product)
+    _print_rows([row], as_json=as_json, columns=("id", "name", "timezone", "capacity"))
+
+
+@products_app.command("list")
+def products_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List products."""
+    context: _Context = ctx.obj
+    with context.store() as store, store.read() as session:
+        rows = [resource(product) for product in repo.list_products(session)]
+    _print_rows(rows, as_json=as_json, columns=("id", "name", "timezone", "capacity"))
+
+
+# --- calendars -------------------------------------------------------------------------
+
+_CALENDAR_COLUMNS = ("id", "name", "tld", "active", "last_synced", "event_count", "error")
+
+
+@calendars_app.command("add")
+def calendars_add(
+    ctx: typer.Context,
+    product_id: uuid.UUID,
+    url: str,
+    name: Annotated[str | None, typer.Option(help="Defaults to the feed's domain.")] = None,
+    time_offset: Annotated[int, typer.Option(help="Hours added to timed events.")] = 0,
+    inactive: Annotated[bool, typer.Option("--inactive", help="Add without syncing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Add an external calendar (a channel's iCal export URL) to a product."""
+    context: _Context = ctx.obj
+    _check_feed_url(url)
+    with context.store() as store, store.write() as session:
+        calendar = repo.add_calendar(
+            session,
+            product_id=product_id,
+            name=name or "",
+            ical_url=url,
+            time_offset=time_offset,
+            active=not inactive,
+            now=utc_now(),
+        )
+        calendar.name = calendar.name or calendar.tld
+        row = resource(calendar)
+    _print_rows([row], as_json=as_json, columns=_CALENDAR_COLUMNS)
+
+
+@calendars_app.command("list")
+def calendars_list(
+    ctx: typer.Context,
+    product: Annotated[uuid.UUID | None, typer.Option(help="Only this product's.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List external calendars and their sync status."""
+    context: _Context = ctx.obj
+    with context.store() as store, store.read() as session:
+        rows = [resource(c) for c in repo.list_calendars(session, product_id=product)]
+    _print_rows(rows, as_json=as_json, columns=_CALENDAR_COLUMNS)
+
+
+@calendars_app.command("show")
+def calendars_show(ctx: typer.Context, calendar_id: uuid.UUID, as_json: JsonOption = False) -> None:
+    """Show a calendar's status and its last 10 sync runs."""
+    context: _Context = ctx.obj
+    with context.store() as store, store.read() as session:
+        calendar = resource(repo.get_calendar(session, calendar_id))
+        runs = [resource(run) for run in repo.recent_runs(session, calendar_id)]
+    if as_json:
+        typer.echo(json.dumps({**calendar, "sync_runs": runs}, indent=2))
+        return
+    for name, value in calendar.items():
+        typer.echo(f"{name:>18}: {_cell(value)}")
+    typer.echo("\nlast sync runs:")
+    _print_rows(
+        runs,
+        as_json=False,
+        columns=("started_at", "outcome", "http_status", "inserted", "updated", "deleted",
+                 "held_deletes", "duration_ms", "error"),
+    )  # fmt: skip
+
+
+@calendars_app.command("remove")
+def calendars_remove(ctx: typer.Context, calendar_id: uuid.UUID) -> None:
+    """Remove a calendar and the bookings imported from it."""
+    context: _Context = ctx.obj
+    with context.store() as store, store.write() as session:
+        repo.remove_calendar(session, calendar_id)
+    typer.echo(f"removed {calendar_id}")
+
+
+@calendars_app.command("release")
+def calendars_release(ctx: typer.Context, calendar_id: uuid.UUID) -> None:
+    """Apply a calendar's held deletions now (see the deletion guard in the README)."""
+    context: _Context = ctx.obj
+    with context.store() as store, store.write() as session:
+        released = repo.release_held(session, calendar_id, now=utc_now())
+    typer.echo(f"deleted {released} held bookings of {calendar_id}")
+
+
+# --- sync ------------------------------------------------------------------------------
+
+
+@app.command("sync")
+def sync_command(
+    ctx: typer.Context,
+    calendar_ids: Annotated[list[uuid.UUID] | None, typer.Argument(help="Calendars to sync.")] = None,
+    sync_all: Annotated[bool, typer.Option("--all", help="Sync every active calendar.")] = False,
+) -> None:
+    """Sync calendars once now; one summary line each; exit 1 if any failed."""
+    context: _Context = ctx.obj
+    if bool(calendar_ids) == sync_all:
+        msg = "name calendar ids or --all (not both)"
+        raise typer.BadParameter(msg)
+    with context.store() as store:
+        if sync_all:
+            with store.read() as session:
+                ids = [c.id for c in repo.list_calendars(session, active_only=True)]
+        else:
+            ids = list(calendar_ids or [])
+            with store.read() as session:
+                for calendar_id in ids:
+                    repo.get_calendar(session, calendar_id)
+        results = asyncio.run(_sync_all(store, context.settings, ids))
+    for result in results:
+        typer.echo(_summary(result))
+    if not ids:
+        typer.echo("no active calendars to sync")
+    if any(result.outcome == "failed" for result in results):
+        raise typer.Exit(1)
+
+
+async def _sync_all(store: Store, settings: Settings, ids: Sequence[uuid.UUID]) -> list[SyncResult]:
+    results: list[SyncResult] = []
+    show_progress = sys.stderr.isatty() and len(ids) > 1
+    async with FeedFetcher(settings.fetch) as fetcher:
+        with Progress(disable=not show_progress, transient=True) as progress:
+            task = progress.add_task("syncing", total=len(ids))
+            for calendar_id in ids:
+                result = await sync_calendar(
+                    calendar_id, store=store, fetcher=fetcher, settings=settings
+                )
+                results.append(result)
+                progress.advance(task)
+    return results
+
+
+def _summary(result: SyncResult) -> str:
+    line = (
+        f"{result.calendar_id} {result.outcome}: +{result.inserted} ~{result.updated} "
+        f"-{result.deleted} held {result.held_deletes}, skipped {result.skipped} "
+        f"(HTTP {result.http_status or '-'}, {result.duration_ms} ms)"
+    )
+    return f"{line} error: {result.error}" if result.error else line
+
+
+# --- bookings --------------------------------------------------------------------------
+
+
+@bookings_app.command("list")
+def bookings_list(
+    ctx: typer.Context,
+    product: Annotated[uuid.UUID | None, typer.Option(help="Only this product's.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List bookings by start."""
+    context: _Context = ctx.obj
+    with context.store() as store, store.read() as session:
+        rows = [resource(booking) for booking in repo.list_bookings(session, product_id=product)]
+    _print_rows(
+        rows,
+        as_json=as_json,
+        columns=("starts_at", "ends_at", "all_day", "status", "summary", "external_calendar_id"),
+    )
+
+
+# --- preview ---------------------------------------------------------------------------
+
+
+@app.command("preview")
+def preview(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="A feed URL or a local .ics file.")],
+    time_offset: Annotated[int, typer.Option(help="Hours added to timed events.")] = 0,
+    timezone: Annotated[str | None, typer.Option(help="Timezone for floating times.")] = None,
+    now: Annotated[str | None, typer.Option(help="ISO 8601 instant to use as now.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show what a feed would import, writing nothing."""
+    context: _Context = ctx.obj
+    settings = context.settings
+    moment = _parse_now(now) if now else utc_now()
+    zone = _check_timezone(timezone or settings.products.default_timezone)
+    if "://" in source:
+        _check_feed_url(source)
+        data = asyncio.run(_fetch_once(settings, source))
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            msg = f"cannot read {source}: {exc.strerror}"
+            raise InvalidFeed(msg) from exc
+    options = parse_options(settings, now=moment, timezone=zone, time_offset_hours=time_offset)
+    parsed = parse_feed(data, options)
+    if as_json:
+        typer.echo(json.dumps(preview_rows(parsed), indent=2))
+        return
+    _print_rows(preview_rows(parsed), as_json=False, columns=("start", "end", "summary", "key"))
+    for skipped in parsed.skipped:
+        typer.echo(f"skipped {skipped.uid}: {skipped.reason}", err=True)
+    for warning in parsed.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def preview_rows(parsed: ParsedFeed) -> list[dict[str, Any]]:
+    """Blocks as preview prints them: dates for all-day blocks, UTC instants for timed ones."""
+    return [
+        {
+            "key": block.key,
+            "start": _preview_time(block.starts_at, all_day=block.all_day),
+            "end": _preview_time(block.ends_at, all_day=block.all_day),
+            "all_day": block.all_day,
+            "summary": block.summary,
+        }
+        for block in parsed.blocks
+    ]
+
+
+def _preview_time(moment: datetime, *, all_day: bool) -> str:
+    return moment.date().isoformat() if all_day else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _fetch_once(settings: Settings, url: str) -> bytes:
+    async with FeedFetcher(settings.fetch) as fetcher:
+        fetched = await fetcher.fetch(url)
+    return fetched.body or b""
+
+
+def _parse_now(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        msg = f"--now: not an ISO 8601 date-time: {text!r}"
+        raise typer.BadParameter(msg) from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# --- db --------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply the database migrations."""
+    context: _Context = ctx.obj
+    store = Store.connect(context.settings.database)
+    try:
+        store.upgrade()
+    finally:
+        store.close()
+    typer.echo("database is up to date")
+
+
+# --- output and errors -----------------------------------------------------------------
+
+
+def resource(row: DeclarativeBase) -> dict[str, Any]:
+    """A row as the API and ``--json`` show it: column names of DESIGN §3, JSON values."""
+    return {column.key: _json_value(getattr(row, column.key)) for column in row.__mapper__.columns}
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _print_rows(rows: list[dict[str, Any]], *, as_json: bool, columns: Sequence[str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("(none)")
+        return
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    typer.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for line in cells:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _check_timezone(name: str) -> str:
+    from calsync.config import _check_timezone as check  # noqa: PLC0415, PLC2701
+
+    try:
+        return check(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _check_feed_url(url: str) -> None:
+    scheme = url.split("://", 1)[0].lower()
+    if "://" not in url or scheme not in {"http", "https", "webcal"}:
+        msg = f"not a feed URL (http, https or webcal): {url!r}"
+        raise typer.BadParameter(msg)
+
+
+def main() -> None:
+    """Run the CLI, turning calsync's errors into one line on stderr and an exit code."""
+    try:
+        app()
+    except ConfigError as exc:
+        typer.echo(f"calsync: {exc}", err=True)
+        sys.exit(2)
+    except CalsyncError as exc:
+        typer.echo(f"calsync: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,153 @@
+"""Settings: a TOML file, overridden by ``CALSYNC_<SECTION>__<KEY>`` environment variables.
+
+The file is chosen in this order: ``--config PATH``, ``$CALSYNC_CONFIG``,
+``./calsync.toml`` if it exists, else the defaults alone. Every value is
+validated at start-up; an unknown key or a bad value raises one
+:class:`~calsync.errors.ConfigError` naming it. This is the only module that
+reads ``os.environ``: everything else receives its settings as arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from calsync.errors import ConfigError
+
+ENV_PREFIX = "CALSYNC_"
+DEFAULT_CONFIG_FILE = Path("calsync.toml")
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        msg = f"unknown IANA timezone {name!r}"
+        raise ValueError(msg) from exc
+    return name
+
+
+TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    """Where bookings live."""
+
+    url: str = "sqlite:///calsync.db"
+    auto_migrate: bool = True
+    sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class FetchSettings(_Section):
+    """How feeds are fetched: limits and the SSRF guard."""
+
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    allow_private_networks: bool = False
+    allow_hosts: tuple[str, ...] = ()
+
+
+class SyncSettings(_Section):
+    """How feeds become bookings."""
+
+    past_days: int = Field(default=30, ge=0)
+    horizon_days: int = Field(default=730, gt=0)
+    max_occurrences: int = Field(default=10_000, gt=0)
+    max_occurrences_per_event: int = Field(default=1_000, gt=0)
+    max_events: int = Field(default=50_000, gt=0)
+    parse_time_budget_seconds: float = Field(default=20.0, gt=0)
+    max_delete_fraction: float = Field(default=0.5, gt=0, le=1)
+
+
+class ProductSettings(_Section):
+    """Defaults for new products."""
+
+    default_timezone: TimezoneName = "UTC"
+
+
+class LoggingSettings(_Section):
+    """Log level and format."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(_Section):
+    """All of calsync's settings."""
+
+    database: DatabaseSettings = DatabaseSettings()
+    fetch: FetchSettings = FetchSettings()
+    sync: SyncSettings = SyncSettings()
+    products: ProductSettings = ProductSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the settings file (see the module docstring) and apply environment overrides."""
+    env = dict(os.environ if environ is None else environ)
+    config_path = _choose_file(path, env)
+    data: dict[str, Any] = _read_toml(config_path) if config_path else {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+            continue
+        section, sep, key = name.removeprefix(ENV_PREFIX).lower().partition("__")
+        if not sep or not key:
+            msg = f"environment variable {name}: expected CALSYNC_<SECTION>__<KEY>"
+            raise ConfigError(msg)
+        target = data.setdefault(section, {})
+        if not isinstance(target, dict):
+            msg = f"environment variable {name}: [{section}] is not a section"
+            raise ConfigError(msg)
+        target[key] = _env_value(value)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config_path)) from exc
+
+
+def _choose_file(path: Path | None, env: dict[str, str]) -> Path | None:
+    if path is not None:
+        return path
+    if env.get(f"{ENV_PREFIX}CONFIG"):
+        return Path(env[f"{ENV_PREFIX}CONFIG"])
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        msg = f"cannot read config file {path}: {exc.strerror}"
+        raise ConfigError(msg) from exc
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"config file {path} is not valid TOML: {exc}"
+        raise ConfigError(msg) from exc
+
+
+def _env_value(raw: str) -> Any:  # noqa: ANN401 - a TOML value of any type
+    """Read an environment value as TOML when it is one (``[..]``, numbers), else as text."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    source = f" in {path}" if path else ""
+    if error["type"] == "extra_forbidden":
+        return f"unknown setting {where}{source}"
+    return f"invalid setting {where}{source}: {error['msg']} (got {error.get('input')!r})"

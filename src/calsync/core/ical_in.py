@@ -1,0 +1,505 @@
+"""Read an iCalendar feed into blocks: bytes in, :class:`ParsedFeed` out, no I/O.
+
+The rules (DESIGN §4) in the order they apply:
+
+1. The body must be one VCALENDAR: anything else (an HTML login page, JSON,
+   an empty or binary body, a calendar followed by an HTML error page) raises
+   :class:`~calsync.errors.InvalidFeed` saying what was received. NUL bytes are
+   dropped, a BOM is accepted, invalid UTF-8 is replaced and reported.
+2. Events are expanded from ``now - past_days`` to ``now + horizon_days``.
+   Only events of a UID that has RRULE, RDATE or RECURRENCE-ID go through
+   recurring-ical-events; each rule is checked first (a bad FREQ or
+   ``INTERVAL=0`` skips the event, a rule that needs too many steps to reach the
+   window is refused), occurrences are capped per event and per feed, and the
+   whole read has a time budget.
+3. All-day dates stay dates (DTEND exclusive, missing DTEND = one day); timed
+   events honour TZID (Windows names too), UTC and X-WR-TIMEZONE; floating
+   times and unknown TZIDs are read in the product's timezone.
+4. ``time_offset_hours`` shifts timed events only.
+5. Cancelled, transparent and zero-length events are skipped with a reason.
+6. A block's key is its UID, plus ``@<recurrence id>`` for occurrences; the
+   same UID at different times (Smoobu repeats one UID for several stays) gives
+   one block per stay keyed ``UID@<start>``; an event without UID is keyed by a
+   hash of its content.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import icalendar
+import recurring_ical_events
+
+from calsync.core.blocks import Block, BookingStatus, SkippedEvent, date_at_midnight
+from calsync.errors import CalsyncError, InvalidFeed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+EventStatusSync = Literal["import", "CONFIRMED", "TENTATIVE"]
+
+#: A rule needing more steps than this from its DTSTART to the end of the window
+#: is refused: dateutil walks every step from DTSTART, even those before the window.
+MAX_RULE_STEPS = 100_000
+_BUDGET_CHECK_EVERY = 64
+_RULE_STEP = {
+    "SECONDLY": timedelta(seconds=1),
+    "MINUTELY": timedelta(minutes=1),
+    "HOURLY": timedelta(hours=1),
+    "DAILY": timedelta(days=1),
+    "WEEKLY": timedelta(weeks=1),
+    "MONTHLY": timedelta(days=28),
+    "YEARLY": timedelta(days=365),
+}
+_RULE_FAN_OUT = ("BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO")
+_RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "RECURRENCE-ID")
+_VEVENT_LINE = re.compile(rb"^BEGIN:VEVENT\r?$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """How to read one feed: the product's context and the safety limits."""
+
+    now: datetime
+    monotonic: Callable[[], float]
+    timezone: str = "UTC"
+    time_offset_hours: int = 0
+    past_days: int = 30
+    horizon_days: int = 730
+    max_occurrences: int = 10_000
+    max_occurrences_per_event: int = 1_000
+    max_events: int = 50_000
+    time_budget_seconds: float = 20.0
+    event_status_sync: EventStatusSync = "import"
+
+    @property
+    def window_start(self) -> datetime:
+        """The earliest end an imported block may have."""
+        return self.now - timedelta(days=self.past_days)
+
+    @property
+    def window_end(self) -> datetime:
+        """The latest start an imported block may have."""
+        return self.now + timedelta(days=self.horizon_days)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """What a feed imports as: blocks sorted by start, and what was skipped and why."""
+
+    blocks: tuple[Block, ...]
+    skipped: tuple[SkippedEvent, ...]
+    warnings: tuple[str, ...]
+    prodid: str | None
+    event_count: int
+
+
+def parse_feed(data: bytes, options: ParseOptions) -> ParsedFeed:
+    """Read ``data`` as an iCalendar feed; raise :class:`InvalidFeed` if it is not one."""
+    warnings: list[str] = []
+    text = _decode(data, warnings)
+    _check_is_one_calendar(text)
+    event_count = len(_VEVENT_LINE.findall(text.encode()))
+    if event_count > options.max_events:
+        raise InvalidFeed(f"{event_count} events, more than the limit of {options.max_events}")
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+        return _Reader(calendar, options, warnings, event_count).read()
+    except CalsyncError:
+        raise
+    except Exception as exc:
+        raise InvalidFeed(f"{type(exc).__name__}: {_shorten(str(exc))}") from exc
+
+
+# --- decoding and sniffing ------------------------------------------------------------
+
+
+def _decode(data: bytes, warnings: list[str]) -> str:
+    for bom, codec in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if data.startswith(bom):
+            data = data[len(bom) :].decode(codec, errors="replace").encode()
+            break
+    data = data.removeprefix(codecs.BOM_UTF8)
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"")
+        warnings.append("NUL bytes removed")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        warnings.append("invalid UTF-8 replaced with U+FFFD")
+        return data.decode(errors="replace")
+
+
+def _check_is_one_calendar(text: str) -> None:
+    body = text.strip()
+    if not body:
+        raise InvalidFeed("the body is empty")
+    if not body[:15].upper() == "BEGIN:VCALENDAR":
+        raise InvalidFeed(f"expected BEGIN:VCALENDAR but received {_describe(body)}")
+    end = body.upper().rfind("END:VCALENDAR")
+    if end < 0:
+        raise InvalidFeed("the feed is cut off: there is no END:VCALENDAR")
+    trailing = body[end + len("END:VCALENDAR") :].strip()
+    if trailing:
+        raise InvalidFeed(f"content after END:VCALENDAR: {_describe(trailing)}")
+
+
+def _describe(text: str) -> str:
+    """Say what a body that is not iCalendar looks like, for the error message."""
+    head = text[:512].lower()
+    if head.startswith(("<!doctype html", "<html")) or "<html" in head:
+        title = re.search(r"<title[^>]*>(.*?)</title>", text[:4096], re.IGNORECASE | re.DOTALL)
+        named = f" titled {_shorten(title.group(1).strip())!r}" if title else ""
+        return f"an HTML page{named}"
+    if head.startswith("<?xml"):
+        return "an XML document"
+    if head.startswith(("{", "[")):
+        return "JSON"
+    printable = sum(char.isprintable() or char in "\r\n\t" for char in text[:512])
+    if printable < 0.9 * min(len(text), 512) or "\ufffd" in text[:64]:
+        return "binary data"
+    return repr(_shorten(text))
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else f"{line[: limit - 1]}…"
+
+
+# --- reading events -------------------------------------------------------------------
+
+
+@dataclass
+class _Reader:
+    calendar: icalendar.Calendar
+    options: ParseOptions
+    warnings: list[str]
+    event_count: int
+    skipped: list[SkippedEvent] = field(default_factory=list)
+    product_timezone: tzinfo = UTC
+    floating_timezone: tzinfo = UTC
+    deadline: float = 0.0
+    occurrences: int = 0
+    warned_timezones: set[str] = field(default_factory=set)
+
+    def read(self) -> ParsedFeed:
+        self.deadline = self.options.monotonic() + self.options.time_budget_seconds
+        self.product_timezone = _zone(self.options.timezone) or UTC
+        self.floating_timezone = self._calendar_timezone() or self.product_timezone
+        events = [c for c in self.calendar.subcomponents if c.name == "VEVENT"]
+        by_uid: dict[str | None, list[icalendar.Component]] = defaultdict(list)
+        for event in events:
+            uid = event.get("UID")
+            by_uid[str(uid) if uid is not None else None].append(event)
+        single: list[tuple[str, Block]] = []
+        recurring: list[tuple[str, Block]] = []
+        for uid, group in by_uid.items():
+            self._check_budget()
+            if uid is not None and any(p in e for e in group for p in _RECURRENCE_PROPERTIES):
+                recurring.extend((uid, block) for block in self._expand(uid, group))
+            else:
+                single.extend(self._read_single(uid, event) for event in group)
+        blocks = _key_blocks([pair for pair in single if pair[1] is not _NOTHING], self.warnings)
+        blocks.extend(block for _, block in recurring)
+        blocks.sort(key=lambda block: (block.starts_at, block.key))
+        prodid = self.calendar.get("PRODID")
+        return ParsedFeed(
+            blocks=tuple(blocks),
+            skipped=tuple(self.skipped),
+            warnings=tuple(self.warnings),
+            prodid=str(prodid) if prodid is not None else None,
+            event_count=len(events),
+        )
+
+    def _calendar_timezone(self) -> tzinfo | None:
+        name = self.calendar.get("X-WR-TIMEZONE")
+        if name is None:
+            return None
+        zone = _zone(str(name))
+        if zone is None:
+            self.warnings.append(f"unknown X-WR-TIMEZONE {str(name)!r} ignored")
+        return zone
+
+    def _check_budget(self) -> None:
+        if self.options.monotonic() > self.deadline:
+            raise InvalidFeed(
+                f"reading the feed took longer than {self.options.time_budget_seconds:g} s"
+            )
+
+    def _skip(self, uid: str | None, reason: str) -> Block:
+        self.skipped.append(SkippedEvent(uid=uid, reason=reason))
+        return _NOTHING
+
+    # one event, no recurrence
+
+    def _read_single(self, uid: str | None, event: icalendar.Component) -> tuple[str, Block]:
+        key = uid if uid is not None else _content_key(event)
+        try:
+            start = _value(event, "DTSTART")
+            end = _value(event, "DTEND")
+            duration = _value(event, "DURATION")
+        except ValueError as exc:
+            return key, self._skip(uid, str(exc))
+        if start is None:
+            return key, self._skip(uid, "no DTSTART")
+        block = self._block(uid, key, event, start, end, duration)
+        if block is _NOTHING:
+            return key, block
+        if block.ends_at <= self.options.window_start or block.starts_at >= self.options.window_end:
+            return key, self._skip(uid, "outside the import window")
+        return key, block
+
+    def _block(
+        self,
+        uid: str | None,
+        key: str,
+        event: icalendar.Component,
+        start: object,
+        end: object,
+        duration: object,
+    ) -> Block:
+        """Turn one event (or occurrence) into a block, or record why it imports as nothing."""
+        status = str(event.get("STATUS", "")).upper()
+        if status == "CANCELLED":
+            return self._skip(uid, "cancelled (STATUS:CANCELLED)")
+        if str(event.get("TRANSP", "")).upper() == "TRANSPARENT":
+            return self._skip(uid, "does not block time (TRANSP:TRANSPARENT)")
+        if isinstance(start, datetime):
+            starts_at = self._instant(start, event.get("DTSTART"))
+            if isinstance(end, date):
+                ends_at = self._instant(_as_datetime(end), event.get("DTEND"))
+            elif isinstance(duration, timedelta):
+                ends_at = starts_at + duration
+            else:
+                ends_at = starts_at
+            offset = timedelta(hours=self.options.time_offset_hours)
+            starts_at, ends_at, all_day = starts_at + offset, ends_at + offset, False
+        elif isinstance(start, date):
+            first = start
+            if isinstance(end, date):
+                last = end.date() if isinstance(end, datetime) else end
+            elif isinstance(duration, timedelta):
+                last = first + timedelta(days=duration.days)
+            else:
+                last = first + timedelta(days=1)
+            starts_at, ends_at, all_day = date_at_midnight(first), date_at_midnight(last), True
+        else:
+            return self._skip(uid, f"DTSTART is not a date or date-time: {start!r}")
+        if ends_at <= starts_at:
+            return self._skip(uid, "zero or negative length (DTEND is not after DTSTART)")
+        return Block(
+            key=key,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            all_day=all_day,
+            summary=str(event.get("SUMMARY", "")),
+            status=self._status(status),
+        )
+
+    def _status(self, status: str) -> BookingStatus:
+        forced = self.options.event_status_sync
+        if forced == "CONFIRMED":
+            return "confirmed"
+        if forced == "TENTATIVE" or status == "TENTATIVE":
+            return "tentative"
+        return "confirmed"
+
+    def _instant(self, moment: datetime, prop: object) -> datetime:
+        """An aware UTC instant: floating times and unknown TZIDs read in the floating zone."""
+        if moment.tzinfo is None:
+            tzid = getattr(prop, "params", {}).get("TZID")
+            if tzid and tzid not in self.warned_timezones:
+                self.warned_timezones.add(tzid)
+                self.warnings.append(f"unknown timezone {tzid!r}, read in {self.floating_timezone}")
+            moment = moment.replace(tzinfo=self.floating_timezone)
+        return moment.astimezone(UTC)
+
+    # recurring events
+
+    def _expand(self, uid: str, group: list[icalendar.Component]) -> Iterator[Block]:
+        problem = _rule_problem(group, self.options.window_end)
+        if problem:
+            self._skip(uid, problem)
+            return
+        mini = icalendar.Calendar()
+        for component in self.calendar.subcomponents:
+            if component.name == "VTIMEZONE":
+                mini.add_component(component)
+        for event in group:
+            mini.add_component(event)
+        margin = timedelta(days=2)
+        span = (
+            (self.options.window_start - margin).date(),
+            (self.options.window_end + margin).date(),
+        )
+        try:
+            series_list = recurring_ical_events.of(mini).series
+            for series in series_list:
+                yield from self._occurrences(uid, series.between(*span))
+        except CalsyncError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bad series skips one event, not the feed
+            self._skip(uid, f"cannot expand its recurrence: {type(exc).__name__}: {exc}")
+
+    def _occurrences(self, uid: str, occurrences: Iterable[object]) -> Iterator[Block]:
+        for count, occurrence in enumerate(occurrences, start=1):
+            self.occurrences += 1
+            if count % _BUDGET_CHECK_EVERY == 0:
+                self._check_budget()
+            if count > self.options.max_occurrences_per_event:
+                self._skip(
+                    uid,
+                    f"more than {self.options.max_occurrences_per_event} occurrences "
+                    "in the window; the rest are ignored",
+                )
+                return
+            if self.occurrences > self.options.max_occurrences:
+                if self.occurrences == self.options.max_occurrences + 1:
+                    limit = self.options.max_occurrences
+                    self.warnings.append(f"more than {limit} occurrences; the rest are ignored")
+                return
+            block = self._occurrence_block(uid, occurrence)
+            if block is not _NOTHING:
+                yield block
+
+    def _occurrence_block(self, uid: str, occurrence: object) -> Block:
+        component = occurrence.as_component(keep_recurrence_attributes=False)  # type: ignore[attr-defined]
+        start, end = occurrence.start, occurrence.end  # type: ignore[attr-defined]
+        recurrence_id = component.get("RECURRENCE-ID")
+        original = recurrence_id.dt if recurrence_id is not None else start
+        key = f"{uid}@{self._key_time(original, recurrence_id or component.get('DTSTART'))}"
+        block = self._block(uid, key, component, start, end, None)
+        if block is _NOTHING:
+            return block
+        if block.ends_at <= self.options.window_start or block.starts_at >= self.options.window_end:
+            return _NOTHING
+        return block
+
+    def _key_time(self, moment: date, prop: object) -> str:
+        if isinstance(moment, datetime):
+            return self._instant(moment, prop).strftime("%Y%m%dT%H%M%SZ")
+        return moment.strftime("%Y%m%d")
+
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+_NOTHING = Block(key="", starts_at=_EPOCH, ends_at=_EPOCH, all_day=False)
+"""Returned where an event imports as nothing; the reason is in ``skipped``."""
+
+
+def _key_blocks(pairs: list[tuple[str, Block]], warnings: list[str]) -> list[Block]:
+    """Give each single event its final key; repeated UIDs at different times get ``@<start>``."""
+    by_key: dict[str, list[Block]] = defaultdict(list)
+    for key, block in pairs:
+        by_key[key].append(block)
+    keyed: dict[str, Block] = {}
+    for key, blocks in by_key.items():
+        intervals = {block.interval for block in blocks}
+        for block in blocks:
+            final = key if len(intervals) == 1 else f"{key}@{_start_key(block)}"
+            if final in keyed:
+                warnings.append(f"duplicate event {final!r}: the later one wins")
+            keyed[final] = replace(block, key=final)
+    return list(keyed.values())
+
+
+def _start_key(block: Block) -> str:
+    return block.starts_at.strftime("%Y%m%d" if block.all_day else "%Y%m%dT%H%M%SZ")
+
+
+def _content_key(event: icalendar.Component) -> str:
+    digest = hashlib.sha256()
+    for name in ("DTSTART", "DTEND", "DURATION", "SUMMARY"):
+        prop = event.get(name)
+        digest.update(name.encode())
+        digest.update(prop.to_ical() if prop is not None else b"")
+    return f"nouid-{digest.hexdigest()[:20]}"
+
+
+def _value(event: icalendar.Component, name: str) -> object:
+    """The Python value of a date property, or a ``ValueError`` saying why it is unreadable."""
+    prop = event.get(name)
+    if prop is None:
+        return None
+    for failed, message in getattr(event, "errors", ()):
+        if failed == name:
+            raise ValueError(f"invalid {name}: {message}")
+    try:
+        return prop.dt
+    except Exception as exc:
+        raise ValueError(f"invalid {name}: {_shorten(str(exc))}") from exc
+
+
+def _as_datetime(day: date) -> datetime:
+    if isinstance(day, datetime):
+        return day
+    return datetime(day.year, day.month, day.day)  # noqa: DTZ001 - floating, localised later
+
+
+def _zone(name: str) -> tzinfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _rule_problem(group: list[icalendar.Component], window_end: datetime) -> str | None:
+    """Why the recurrence rules of ``group`` cannot be expanded safely, or None."""
+    for event in group:
+        for failed, message in getattr(event, "errors", ()):
+            if failed in ("RRULE", "RDATE", "EXDATE", "DTSTART", "RECURRENCE-ID"):
+                return f"invalid {failed}: {message}"
+        rules = event.get("RRULE")
+        if rules is None:
+            continue
+        start = event.get("DTSTART")
+        if start is None:
+            return "recurring event without DTSTART"
+        for rule in rules if isinstance(rules, list) else [rules]:
+            problem = _one_rule_problem(rule, _naive(start.dt), _naive(window_end))
+            if problem:
+                return problem
+    return None
+
+
+def _one_rule_problem(rule: icalendar.vRecur, start: datetime, window_end: datetime) -> str | None:
+    freq = str(_first(rule.get("FREQ"), "")).upper()
+    if freq not in _RULE_STEP:
+        return f"invalid RRULE: unknown FREQ {freq!r}"
+    interval = _first(rule.get("INTERVAL"), 1)
+    if not isinstance(interval, int) or interval < 1:
+        return f"invalid RRULE: INTERVAL={interval} (it must be 1 or more)"
+    until = _first(rule.get("UNTIL"), None)
+    end = min(window_end, _naive(until)) if isinstance(until, date) else window_end
+    steps = max(end - start, timedelta()) / (_RULE_STEP[freq] * interval)
+    fan_out = 1
+    for part in _RULE_FAN_OUT:
+        fan_out *= max(len(rule.get(part, ())), 1)
+    count = _first(rule.get("COUNT"), None)
+    if isinstance(count, int) and fan_out == 1:
+        steps = min(steps, count)
+    if steps * fan_out > MAX_RULE_STEPS:
+        return (
+            f"RRULE FREQ={freq} from {start:%Y-%m-%d} needs about {int(steps * fan_out)} "
+            f"steps to reach the import window (limit {MAX_RULE_STEPS})"
+        )
+    return None
+
+
+def _first(value: object, default: object) -> object:
+    if isinstance(value, list):
+        return value[0] if value else default
+    return default if value is None else value
+
+
+def _naive(moment: date) -> datetime:
+    """A naive datetime for step counting (an error of hours does not matter there)."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    return datetime(moment.year, moment.month, moment.day)  # noqa: DTZ001

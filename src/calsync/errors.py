@@ -1,0 +1,124 @@
+"""Every error calsync raises on purpose, in one tree.
+
+::
+
+    CalsyncError
+    ├── ConfigError                 a setting is missing, unknown or invalid
+    ├── FeedError                   a feed could not be fetched or read
+    │   ├── FetchError              the fetch failed (nothing was parsed)
+    │   │   ├── FeedUnreachable     DNS, connection, TLS, timeout       (retryable)
+    │   │   ├── FeedBlocked         the SSRF guard refused the address
+    │   │   ├── FeedHttpError       an HTTP status other than 200/304   (5xx retryable)
+    │   │   │   ├── FeedRateLimited 429 or 503, maybe with Retry-After  (retryable)
+    │   │   │   └── FeedGone        404 or 410
+    │   │   └── FeedTooLarge        body, redirect or time cap exceeded
+    │   └── InvalidFeed             the body is not a readable iCalendar feed
+    └── StoreError                  the database refused or is unreachable
+        └── NotFound                no such product, calendar or booking
+
+Errors carry their context as keyword-only attributes and build their own
+message; URLs in them are always redacted. ``retryable`` tells the scheduler
+whether another attempt may succeed without anyone changing anything.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from calsync.core.redact import redact_url
+
+
+class CalsyncError(Exception):
+    """The root of every error calsync raises on purpose."""
+
+    retryable: ClassVar[bool] = False
+
+
+class ConfigError(CalsyncError):
+    """A setting is missing, unknown or has an invalid value."""
+
+
+class FeedError(CalsyncError):
+    """A feed could not be fetched or read; no booking was changed."""
+
+
+class FetchError(FeedError):
+    """Fetching a feed failed before anything could be parsed."""
+
+    def __init__(self, *, url: str, reason: str) -> None:
+        self.url = redact_url(url)
+        self.reason = reason
+        super().__init__(f"{self.url}: {reason}")
+
+
+class FeedUnreachable(FetchError):
+    """DNS, connection, TLS or timeout failure."""
+
+    retryable = True
+
+
+class FeedBlocked(FetchError):
+    """The SSRF guard refused to connect to the feed's address."""
+
+
+class FeedTooLarge(FetchError):
+    """The body, the number of redirects or the total time exceeded its cap."""
+
+    retryable = True
+
+
+class FeedHttpError(FetchError):
+    """The server answered with an HTTP status other than 200 or 304."""
+
+    def __init__(self, *, url: str, status: int, reason: str = "") -> None:
+        self.status = status
+        detail = f"HTTP {status}" + (f" ({reason})" if reason else "")
+        super().__init__(url=url, reason=detail)
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        """Server errors may pass; client errors need someone to fix the URL."""
+        return self.status >= 500  # noqa: PLR2004
+
+
+class FeedRateLimited(FeedHttpError):
+    """429 Too Many Requests or 503 Service Unavailable, maybe with Retry-After."""
+
+    def __init__(self, *, url: str, status: int, retry_after_seconds: float | None) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        reason = f"retry after {retry_after_seconds:g} s" if retry_after_seconds is not None else ""
+        super().__init__(url=url, status=status, reason=reason)
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        """A rate limit always passes."""
+        return True
+
+
+class FeedGone(FeedHttpError):
+    """404 Not Found or 410 Gone: the channel no longer publishes this calendar."""
+
+
+class InvalidFeed(FeedError):
+    """The body is not a readable iCalendar feed."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"not a valid iCalendar feed: {reason}")
+
+
+class StoreError(CalsyncError):
+    """The database refused an operation or cannot be reached."""
+
+    retryable = True
+
+
+class NotFound(StoreError):
+    """No such product, external calendar or booking."""
+
+    retryable = False
+
+    def __init__(self, *, kind: str, ident: str) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"no {kind} with id {ident}")

@@ -1,0 +1,119 @@
+"""The database: engine set-up for SQLite and PostgreSQL, sessions, migrations.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign
+keys on; write transactions start with ``BEGIN IMMEDIATE`` so a read-then-write
+transaction waits for the lock instead of failing at once with "database is
+locked". PostgreSQL is reached through psycopg 3.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from calsync.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from calsync.config import DatabaseSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_WRITE = "calsync_write"
+_MIGRATION_LOCK_ID = 0x63616C73  # "cals": one replica migrates at a time
+
+
+class Store:
+    """The database of one calsync: sessions to read, sessions to write, migrations."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            engine.execution_options(**{_WRITE: True}), expire_on_commit=False
+        )
+
+    @classmethod
+    def connect(cls, settings: DatabaseSettings) -> Store:
+        """Create the engine for ``settings.url`` (SQLite file or PostgreSQL)."""
+        return cls(create_store_engine(settings))
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        with _translated(), self._write.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; it writes nothing."""
+        with _translated(), self._read() as session:
+            yield session
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (one replica at a time)."""
+        with _translated(), self.engine.execution_options(**{_WRITE: True}).begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def create_store_engine(settings: DatabaseSettings) -> Engine:
+    """An engine for the configured URL, with the SQLite settings of the module docstring."""
+    try:
+        url = make_url(settings.url)
+    except Exception as exc:
+        msg = f"invalid setting database.url: {exc}"
+        raise ConfigError(msg) from exc
+    if url.get_backend_name() == "postgresql":
+        return create_engine(url.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
+    if url.get_backend_name() != "sqlite":
+        msg = f"invalid setting database.url: unsupported database {url.get_backend_name()!r}"
+        raise ConfigError(msg)
+    engine = create_engine(url, connect_args={"timeout": settings.sqlite_busy_timeout_seconds})
+    busy_ms = int(settings.sqlite_busy_timeout_seconds * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:  # noqa: ANN401
+        dbapi_connection.isolation_level = None  # transactions are begun below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:  # noqa: ANN401
+        writing = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,322 @@
+"""``sync_calendar``: fetch → parse → plan → apply, the one place where core meets I/O.
+
+A sync ends in exactly one transaction that writes its bookings, the calendar's
+status and a ``sync_runs`` row together. A failure of any kind changes no
+booking: it records the error, keeps ``last_synced`` and counts the failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal, cast
+
+import structlog
+
+from calsync.core.diff import DeletionGuard, Plan, plan_sync
+from calsync.core.digest import content_digest
+from calsync.core.ical_in import EventStatusSync, ParsedFeed, ParseOptions, parse_feed
+from calsync.core.redact import redact_url
+from calsync.errors import CalsyncError, FeedError, FeedHttpError
+from calsync.store import repo
+from calsync.store.models import ExternalCalendar, SyncRun, utc_now
+
+if TYPE_CHECKING:
+    import uuid
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from sqlalchemy.orm import Session
+
+    from calsync.config import Settings
+    from calsync.fetch import FeedFetcher
+    from calsync.store.db import Store
+
+Outcome = Literal["changed", "unchanged", "not_modified", "failed", "held"]
+log = structlog.get_logger("calsync.sync")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """How one sync of one calendar ended."""
+
+    calendar_id: uuid.UUID
+    outcome: Outcome
+    http_status: int | None = None
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    held_deletes: int = 0
+    skipped: int = 0
+    error: str | None = None
+    duration_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Feed:
+    """What a sync read of a calendar before fetching."""
+
+    id: uuid.UUID
+    product_id: uuid.UUID
+    url: str
+    etag: str | None
+    last_modified: str | None
+    content_digest: str | None
+    prodid: str | None
+    held: bool
+    options: ParseOptions
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What fetching (and maybe parsing) a feed produced, before anything is written."""
+
+    outcome: Outcome
+    http_status: int | None = None
+    error: str | None = None
+    parsed: ParsedFeed | None = None
+    digest: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+async def sync_calendar(
+    calendar_id: uuid.UUID,
+    *,
+    store: Store,
+    fetcher: FeedFetcher,
+    settings: Settings,
+    clock: Callable[[], datetime] = utc_now,
+) -> SyncResult:
+    """Sync one external calendar now and record the outcome (see the module docstring)."""
+    started_at = clock()
+    started = time.monotonic()
+    feed = await asyncio.to_thread(_read_calendar, store, calendar_id, settings, started_at)
+    read = await _fetch_and_parse(feed, fetcher)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return await asyncio.to_thread(
+        _record, store, feed, read, settings, started_at, clock(), duration_ms
+    )
+
+
+async def _fetch_and_parse(feed: _Feed, fetcher: FeedFetcher) -> _Read:
+    """Fetch the feed and parse it unless it is unchanged; a failure is a value, not a raise."""
+    try:
+        fetched = await fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified)
+        if fetched.status == 304:  # noqa: PLR2004
+            return _Read(
+                "not_modified",
+                http_status=304,
+                digest=feed.content_digest,
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
+            )
+        body = fetched.body or b""
+        options = feed.options
+        digest = content_digest(
+            body,
+            options.timezone,
+            options.time_offset_hours,
+            options.event_status_sync,
+            options.now.date(),
+            options.past_days,
+            options.horizon_days,
+        )
+        unchanged = digest == feed.content_digest and not feed.held
+        parsed = None if unchanged else await asyncio.to_thread(parse_feed, body, options)
+    except FeedError as exc:
+        status = exc.status if isinstance(exc, FeedHttpError) else None
+        return _Read("failed", http_status=status, error=str(exc))
+    return _Read(
+        "unchanged",
+        http_status=fetched.status,
+        parsed=parsed,
+        digest=digest,
+        etag=fetched.etag,
+        last_modified=fetched.last_modified,
+    )
+
+
+def _read_calendar(
+    store: Store, calendar_id: uuid.UUID, settings: Settings, now: datetime
+) -> _Feed:
+    with store.read() as session:
+        calendar = repo.get_calendar(session, calendar_id)
+        product = repo.get_product(session, calendar.product_id)
+        return _Feed(
+            id=calendar.id,
+            product_id=calendar.product_id,
+            url=calendar.ical_url,
+            etag=calendar.etag,
+            last_modified=calendar.last_modified,
+            content_digest=calendar.content_digest,
+            prodid=calendar.prodid,
+            held=calendar.held_since is not None,
+            options=parse_options(
+                settings,
+                now=now,
+                timezone=product.timezone,
+                time_offset_hours=calendar.time_offset,
+                event_status_sync=cast("EventStatusSync", calendar.event_status_sync),
+            ),
+        )
+
+
+def parse_options(
+    settings: Settings,
+    *,
+    now: datetime,
+    timezone: str,
+    time_offset_hours: int = 0,
+    event_status_sync: EventStatusSync = "import",
+) -> ParseOptions:
+    """The parse options of a calendar under these settings."""
+    sync = settings.sync
+    return ParseOptions(
+        now=now,
+        monotonic=time.monotonic,
+        timezone=timezone,
+        time_offset_hours=time_offset_hours,
+        past_days=sync.past_days,
+        horizon_days=sync.horizon_days,
+        max_occurrences=sync.max_occurrences,
+        max_occurrences_per_event=sync.max_occurrences_per_event,
+        max_events=sync.max_events,
+        time_budget_seconds=sync.parse_time_budget_seconds,
+        event_status_sync=event_status_sync,
+    )
+
+
+def _record(
+    store: Store,
+    feed: _Feed,
+    read: _Read,
+    settings: Settings,
+    started_at: datetime,
+    finished_at: datetime,
+    duration_ms: int,
+) -> SyncResult:
+    """Write the outcome in one transaction: bookings, calendar status, sync run."""
+    result = SyncResult(
+        feed.id, read.outcome, http_status=read.http_status, error=read.error,
+        duration_ms=duration_ms,
+    )  # fmt: skip
+    try:
+        with store.write() as session:
+            calendar = repo.get_calendar(session, feed.id)
+            if read.outcome == "failed":
+                calendar.error = read.error
+                calendar.failure_count += 1
+            else:
+                if read.parsed is not None:
+                    result = _apply(session, calendar, feed, read.parsed, result, settings)
+                calendar.content_digest = read.digest
+                calendar.last_synced = finished_at
+                calendar.failure_count = 0
+                calendar.etag = read.etag
+                calendar.last_modified = read.last_modified
+            session.add(_sync_run(calendar.id, result, started_at, finished_at))
+    except CalsyncError as exc:
+        log.exception("sync.record_failed", calendar_id=str(feed.id))
+        result = SyncResult(feed.id, "failed", error=str(exc), duration_ms=duration_ms)
+    _log(feed, result)
+    return result
+
+
+def _apply(
+    session: Session,
+    calendar: ExternalCalendar,
+    feed: _Feed,
+    parsed: ParsedFeed,
+    result: SyncResult,
+    settings: Settings,
+) -> SyncResult:
+    """Plan against the stored bookings and apply the plan, in the caller's transaction."""
+    now = feed.options.now
+    bookings = repo.imported_bookings(session, calendar.id)
+    plan = plan_sync(
+        [repo.stored_booking(booking) for booking in bookings.values()],
+        parsed.blocks,
+        now=now,
+        window_start=feed.options.window_start,
+        window_end=feed.options.window_end,
+        prodid_changed=feed.prodid is not None and parsed.prodid != feed.prodid,
+        guard=DeletionGuard(max_delete_fraction=settings.sync.max_delete_fraction),
+    )
+    repo.apply_plan(session, calendar, bookings, plan, now=now)
+    calendar.prodid = parsed.prodid
+    calendar.event_count = len(parsed.blocks)
+    if plan.changes_bookings:
+        calendar.updated_at = now
+    if plan.holds:
+        calendar.held_since = calendar.held_since or now
+        calendar.error = _held_message(plan, calendar.id)
+    else:
+        calendar.held_since = None
+        calendar.error = None
+    return replace(
+        result,
+        outcome=_outcome(plan),
+        inserted=len(plan.inserts),
+        updated=len(plan.updates),
+        deleted=len(plan.deletes),
+        held_deletes=len(plan.holds),
+        skipped=len(parsed.skipped),
+        error=calendar.error,
+    )
+
+
+def _outcome(plan: Plan) -> Outcome:
+    if plan.holds:
+        return "held"
+    return "changed" if plan.changes_bookings else "unchanged"
+
+
+def _held_message(plan: Plan, calendar_id: uuid.UUID) -> str:
+    return (
+        f"{len(plan.holds)} deletions held: {plan.hold_reason}. They are applied when the "
+        f"next fetch confirms them, or now with `calsync calendars release {calendar_id}`"
+    )
+
+
+def _sync_run(
+    calendar_id: uuid.UUID, result: SyncResult, started_at: datetime, finished_at: datetime
+) -> SyncRun:
+    return SyncRun(
+        external_calendar_id=calendar_id,
+        started_at=started_at,
+        finished_at=finished_at,
+        outcome=result.outcome,
+        http_status=result.http_status,
+        inserted=result.inserted,
+        updated=result.updated,
+        deleted=result.deleted,
+        held_deletes=result.held_deletes,
+        skipped=result.skipped,
+        error=result.error,
+        duration_ms=result.duration_ms,
+        created_at=finished_at,
+        updated_at=finished_at,
+    )
+
+
+def _log(feed: _Feed, result: SyncResult) -> None:
+    fields = {
+        "calendar_id": str(feed.id),
+        "product_id": str(feed.product_id),
+        "url": redact_url(feed.url),
+        "outcome": result.outcome,
+        "http_status": result.http_status,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "deleted": result.deleted,
+        "held_deletes": result.held_deletes,
+        "skipped": result.skipped,
+        "duration_ms": result.duration_ms,
+    }
+    if result.outcome == "failed":
+        log.warning("sync.failed", error=result.error, **fields)
+    else:
+        log.info("sync.finished", **fields)
+    structlog.contextvars.unbind_contextvars("calendar_id")
