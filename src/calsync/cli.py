@@ -10,7 +10,7 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence  # noqa: TC003 - Typer reads annotations at run time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase  # noqa: TC002 - used at run time by resource()
 
 from calsync import __version__
 from calsync.config import Settings, load_settings
@@ -60,7 +60,7 @@ class _Context:
             store.close()
 
 
-def _version(value: bool) -> None:  # noqa: FBT001 - Typer callback
+def _version(value: bool) -> None:
     if value:
         typer.echo(f"calsync {__version__}")
         raise typer.Exit
@@ -204,7 +204,9 @@ def calendars_release(ctx: typer.Context, calendar_id: uuid.UUID) -> None:
 @app.command("sync")
 def sync_command(
     ctx: typer.Context,
-    calendar_ids: Annotated[list[uuid.UUID] | None, typer.Argument(help="Calendars to sync.")] = None,
+    calendar_ids: Annotated[
+        list[uuid.UUID] | None, typer.Argument(help="Calendars to sync.")
+    ] = None,
     sync_all: Annotated[bool, typer.Option("--all", help="Sync every active calendar.")] = False,
 ) -> None:
     """Sync calendars once now; one summary line each; exit 1 if any failed."""
@@ -397,7 +399,7 @@ def _cell(value: object) -> str:
 
 
 def _check_timezone(name: str) -> str:
-    from calsync.config import _check_timezone as check  # noqa: PLC0415, PLC2701
+    from calsync.config import _check_timezone as check  # noqa: PLC0415
 
     try:
         return check(name)

@@ -1,7 +1,9 @@
 """Settings: a TOML file, overridden by ``CALSYNC_<SECTION>__<KEY>`` environment variables.
 
 The file is chosen in this order: ``--config PATH``, ``$CALSYNC_CONFIG``,
-``./calsync.toml`` if it exists, else the defaults alone. Every value is
+``./calsync.toml`` if it exists, else the defaults alone. Other ``CALSYNC_*``
+variables without ``__`` are not settings (``CALSYNC_TEST_POSTGRES_URL``), but one
+that starts with a section name is taken for a typo and refused. Every value is
 validated at start-up; an unknown key or a bad value raises one
 :class:`~calsync.errors.ConfigError` naming it. This is the only module that
 reads ``os.environ``: everything else receives its settings as arguments.
@@ -99,12 +101,12 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     config_path = _choose_file(path, env)
     data: dict[str, Any] = _read_toml(config_path) if config_path else {}
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+        if not name.startswith(ENV_PREFIX):
             continue
         section, sep, key = name.removeprefix(ENV_PREFIX).lower().partition("__")
         if not sep or not key:
-            msg = f"environment variable {name}: expected CALSYNC_<SECTION>__<KEY>"
-            raise ConfigError(msg)
+            _check_not_a_misspelt_setting(name)
+            continue
         target = data.setdefault(section, {})
         if not isinstance(target, dict):
             msg = f"environment variable {name}: [{section}] is not a section"
@@ -114,6 +116,16 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         return Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, config_path)) from exc
+
+
+def _check_not_a_misspelt_setting(name: str) -> None:
+    """``CALSYNC_DATABASE_URL`` (one underscore) is a typo; ``CALSYNC_CONFIG`` is not a setting."""
+    rest = name.removeprefix(ENV_PREFIX).lower()
+    for section in Settings.model_fields:
+        if rest.startswith(f"{section}_"):
+            suggestion = f"{ENV_PREFIX}{section.upper()}__{rest[len(section) + 1 :].upper()}"
+            msg = f"environment variable {name}: did you mean {suggestion}?"
+            raise ConfigError(msg)
 
 
 def _choose_file(path: Path | None, env: dict[str, str]) -> Path | None:

@@ -4,8 +4,9 @@ A feed URL is typed in by a user, so fetching it must not become a way to reach
 the daemon's own network (DESIGN §8). The guard works at the socket, not at the
 URL:
 
-* Only ``http``, ``https`` and ``webcal`` (fetched as ``https``) are fetched;
-  any other scheme raises :class:`~calsync.errors.FeedBlocked`.
+* Only ``http``, ``https`` and ``webcal`` (or ``webcals``; both fetched as
+  ``https``) are fetched; any other scheme raises
+  :class:`~calsync.errors.FeedBlocked`, which is not retryable.
 * Every TCP connection goes through :class:`_GuardedBackend`: it resolves the
   host **once**, refuses the connection if **any** resolved address is not
   public (:func:`check_address`), then connects to exactly those checked
@@ -25,9 +26,11 @@ URL:
 Caps: the decoded body is limited to ``max_bytes`` (gzip and deflate are
 decoded here with a bounded decompressor, so a gzip bomb never inflates past
 the cap), redirects to ``max_redirects``, and the whole fetch, redirects and
-body included, to ``timeout_seconds``. Every httpx and httpcore exception is
-translated once, in :meth:`FeedFetcher.fetch`, into a
-:class:`~calsync.errors.FetchError`.
+body included, to ``timeout_seconds``. Cookies are neither stored nor sent:
+feeds of different accounts share hosts. Every httpx and httpcore exception is
+translated once, where the request is made, into a
+:class:`~calsync.errors.FetchError`; nothing else escapes
+:meth:`FeedFetcher.fetch`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Self, TypeVar
 
 import httpcore
@@ -336,6 +340,8 @@ class FeedFetcher:
             transport=_GuardedTransport(backend),
             trust_env=False,
             follow_redirects=False,
+            # Feeds of different accounts share hosts: never store or send cookies.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             timeout=httpx.Timeout(
                 settings.timeout_seconds, connect=settings.connect_timeout_seconds
             ),
@@ -435,8 +441,8 @@ class FeedFetcher:
 def _http_url(url: str, *, base: str | None = None) -> str:
     """Resolve ``url`` against ``base`` and return it with a fetchable scheme.
 
-    ``webcal://`` becomes ``https://``; a scheme other than http, https or
-    webcal raises FeedBlocked.
+    ``webcal://`` and ``webcals://`` become ``https://``; a scheme other than
+    http, https or webcal raises FeedBlocked.
     """
     try:
         parsed = httpx.URL(base).join(url) if base is not None else httpx.URL(url)
@@ -446,10 +452,10 @@ def _http_url(url: str, *, base: str | None = None) -> str:
     if scheme is None:
         shown = parsed.scheme or "(none)"
         raise FeedBlocked(
-            url=url, reason=f"scheme {shown} is not allowed (only http, https, webcal)"
+            url=str(parsed), reason=f"scheme {shown} is not allowed (only http, https, webcal)"
         )
     if not parsed.host:
-        raise FeedBlocked(url=url, reason="URL has no host")
+        raise FeedBlocked(url=str(parsed), reason="URL has no host")
     return str(parsed.copy_with(scheme=scheme))
 
 
@@ -491,15 +497,17 @@ class _BodyDecoder:
             self._append(chunk)
             return
         try:
-            self._inflate(chunk)
+            try:
+                self._inflate(chunk)
+            except zlib.error:
+                if not (self._deflate and not self._started):
+                    raise
+                # Some servers send "deflate" without the zlib header: raw deflate.
+                self._zlib = zlib.decompressobj(-15)
+                self._inflate(chunk)
         except zlib.error as exc:
-            if not (self._deflate and not self._started and not self._body):
-                raise FeedUnreachable(
-                    url=self._url, reason=f"corrupt compressed body: {exc}"
-                ) from exc
-            # Some servers send "deflate" without the zlib header: raw deflate.
-            self._zlib = zlib.decompressobj(-15)
-            self._inflate(chunk)
+            reason = f"corrupt compressed body: {exc}"
+            raise FeedUnreachable(url=self._url, reason=reason) from exc
         self._started = True
 
     def finish(self) -> bytes:

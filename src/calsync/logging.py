@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING
 
 import structlog
 
-from calsync.config import LoggingSettings
+if TYPE_CHECKING:
+    from calsync.config import LoggingSettings
 
 
-def configure_logging(settings: LoggingSettings, stream: TextIO | None = None) -> None:
-    """Send structlog (and stdlib) logs to ``stream`` (stderr) in the configured format."""
-    stream = stream or sys.stderr
+def configure_logging(settings: LoggingSettings) -> None:
+    """Send structlog (and stdlib) logs to stderr in the configured format."""
     level = getattr(logging, settings.level.upper())
-    console = settings.format == "console" or (settings.format == "auto" and stream.isatty())
+    console = settings.format == "console" or (settings.format == "auto" and sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
     )
@@ -28,7 +28,12 @@ def configure_logging(settings: LoggingSettings, stream: TextIO | None = None) -
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=max(level, logging.WARNING), stream=stream, force=True)
+    logging.basicConfig(level=max(level, logging.WARNING), force=True)
+
+
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    """A logger on whatever ``sys.stderr`` is when it logs (it may be replaced, e.g. in tests)."""
+    return structlog.PrintLogger(sys.stderr)

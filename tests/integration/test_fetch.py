@@ -1,7 +1,6 @@
 """FeedFetcher against a real HTTP server on 127.0.0.1 (and never any other network)."""
 
 # Expected value first, as STYLE.md asks; ruff's SIM300 wants the opposite.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import asyncio
 import gzip
 import re
 import socket
+import threading
 import time
 import tracemalloc
 import zlib
@@ -133,6 +133,23 @@ def test_deflate_body_is_decoded(feed_server: FeedServer, compress: Any) -> None
     assert ICS * 100 == fetch(feed_server.url("/cal.ics")).body
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_corrupt_compressed_body_is_unreachable(feed_server: FeedServer, encoding: str) -> None:
+    """A body that is not the gzip or deflate it claims to be gives FeedUnreachable."""
+    feed_server.serve("/cal.ics", b"\xff" * 64, headers={"Content-Encoding": encoding})
+    with pytest.raises(FeedUnreachable, match="corrupt compressed body"):
+        fetch(feed_server.url("/cal.ics"))
+
+
+def test_truncated_gzip_body_is_unreachable(feed_server: FeedServer) -> None:
+    """A gzip stream that stops before its end is not returned as a (partial) feed."""
+    feed_server.serve(
+        "/cal.ics", gzip.compress(ICS * 100)[:-20], headers={"Content-Encoding": "gzip"}
+    )
+    with pytest.raises(FeedUnreachable, match="compressed body ended early"):
+        fetch(feed_server.url("/cal.ics"))
+
+
 def test_unsupported_content_encoding_is_an_error(feed_server: FeedServer) -> None:
     """A body in an encoding that was not asked for is refused, not passed on."""
     feed_server.serve("/cal.ics", b"\x00\x01", headers={"Content-Encoding": "br"})
@@ -152,6 +169,19 @@ def test_user_agent_is_sent(feed_server: FeedServer) -> None:
     feed_server.serve("/cal.ics", ICS)
     fetch(feed_server.url("/cal.ics"))
     assert feed_server.requests[0][1]["user-agent"].startswith("calsync/")
+
+
+def test_cookies_are_never_sent_back(feed_server: FeedServer) -> None:
+    """A cookie set by one fetch is not sent with the next: feeds of accounts share hosts."""
+    feed_server.serve("/cal.ics", ICS, headers={"Set-Cookie": "session=secret; Path=/"})
+
+    async def go() -> None:
+        async with FeedFetcher(LAN) as fetcher:
+            await fetcher.fetch(feed_server.url("/cal.ics"))
+            await fetcher.fetch(feed_server.url("/cal.ics"))
+
+    run(go())
+    assert [None, None] == [headers.get("cookie") for _, headers in feed_server.requests]
 
 
 # Redirects
@@ -348,6 +378,25 @@ def test_connection_refused_is_unreachable() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(FeedUnreachable, match="cannot connect: connection refused"):
         fetch(f"http://127.0.0.1:{port}/cal.ics")
+
+
+def test_body_cut_short_is_unreachable() -> None:
+    """A server that closes before the promised Content-Length gives FeedUnreachable."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(TEST_TIMEOUT)
+        port = listener.getsockname()[1]
+
+        def answer_half() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nBEGIN:VCAL")
+
+        thread = threading.Thread(target=answer_half, daemon=True)
+        thread.start()
+        with pytest.raises(FeedUnreachable, match="the server broke the HTTP protocol"):
+            fetch(f"http://127.0.0.1:{port}/cal.ics")
+        thread.join(TEST_TIMEOUT)
 
 
 def test_tls_failure_is_unreachable(feed_server: FeedServer) -> None:

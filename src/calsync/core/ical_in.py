@@ -12,6 +12,7 @@ The rules (DESIGN §4) in the order they apply:
    ``INTERVAL=0`` skips the event, a rule that needs too many steps to reach the
    window is refused), occurrences are capped per event and per feed, and the
    whole read has a time budget.
+   Trailing blanks after a value are dropped.
 3. All-day dates stay dates (DTEND exclusive, missing DTEND = one day); timed
    events honour TZID (Windows names too), UTC and X-WR-TIMEZONE; floating
    times and unknown TZIDs are read in the product's timezone.
@@ -61,6 +62,10 @@ _RULE_STEP = {
 _RULE_FAN_OUT = ("BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO")
 _RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "RECURRENCE-ID")
 _VEVENT_LINE = re.compile(rb"^BEGIN:VEVENT\r?$", re.IGNORECASE | re.MULTILINE)
+_VCALENDAR_LINE = re.compile(r"^BEGIN:VCALENDAR\r?$", re.IGNORECASE | re.MULTILINE)
+# Trailing blanks on a line that no folded continuation follows (Smoobu writes
+# "DTEND;VALUE=DATE:20261224 "); before a fold they are content and stay.
+_TRAILING_BLANKS = re.compile(r"[ \t]+(?=\r?\n(?![ \t])|\Z)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +136,11 @@ def _decode(data: bytes, warnings: list[str]) -> str:
         data = data.replace(b"\x00", b"")
         warnings.append("NUL bytes removed")
     try:
-        return data.decode()
+        text = data.decode()
     except UnicodeDecodeError:
         warnings.append("invalid UTF-8 replaced with U+FFFD")
-        return data.decode(errors="replace")
+        text = data.decode(errors="replace")
+    return _TRAILING_BLANKS.sub("", text)
 
 
 def _check_is_one_calendar(text: str) -> None:
@@ -146,6 +152,11 @@ def _check_is_one_calendar(text: str) -> None:
     end = body.upper().rfind("END:VCALENDAR")
     if end < 0:
         raise InvalidFeed("the feed is cut off: there is no END:VCALENDAR")
+    calendars = len(_VCALENDAR_LINE.findall(body))
+    if calendars > 1:
+        raise InvalidFeed(
+            f"the body holds {calendars} calendars (BEGIN:VCALENDAR {calendars} times)"
+        )
     trailing = body[end + len("END:VCALENDAR") :].strip()
     if trailing:
         raise InvalidFeed(f"content after END:VCALENDAR: {_describe(trailing)}")
@@ -196,8 +207,7 @@ class _Reader:
         events = [c for c in self.calendar.subcomponents if c.name == "VEVENT"]
         by_uid: dict[str | None, list[icalendar.Component]] = defaultdict(list)
         for event in events:
-            uid = event.get("UID")
-            by_uid[str(uid) if uid is not None else None].append(event)
+            by_uid[_text(event, "UID")].append(event)
         single: list[tuple[str, Block]] = []
         recurring: list[tuple[str, Block]] = []
         for uid, group in by_uid.items():
@@ -209,22 +219,21 @@ class _Reader:
         blocks = _key_blocks([pair for pair in single if pair[1] is not _NOTHING], self.warnings)
         blocks.extend(block for _, block in recurring)
         blocks.sort(key=lambda block: (block.starts_at, block.key))
-        prodid = self.calendar.get("PRODID")
         return ParsedFeed(
             blocks=tuple(blocks),
             skipped=tuple(self.skipped),
             warnings=tuple(self.warnings),
-            prodid=str(prodid) if prodid is not None else None,
+            prodid=_text(self.calendar, "PRODID"),
             event_count=len(events),
         )
 
     def _calendar_timezone(self) -> tzinfo | None:
-        name = self.calendar.get("X-WR-TIMEZONE")
+        name = _text(self.calendar, "X-WR-TIMEZONE")
         if name is None:
             return None
-        zone = _zone(str(name))
+        zone = _zone(name)
         if zone is None:
-            self.warnings.append(f"unknown X-WR-TIMEZONE {str(name)!r} ignored")
+            self.warnings.append(f"unknown X-WR-TIMEZONE {name!r} ignored")
         return zone
 
     def _check_budget(self) -> None:
@@ -253,7 +262,10 @@ class _Reader:
         if block is _NOTHING:
             return key, block
         if block.ends_at <= self.options.window_start or block.starts_at >= self.options.window_end:
-            return key, self._skip(uid, "outside the import window")
+            return key, self._skip(
+                uid,
+                "outside window (ends before now - past_days or starts after now + horizon_days)",
+            )
         return key, block
 
     def _block(
@@ -266,42 +278,47 @@ class _Reader:
         duration: object,
     ) -> Block:
         """Turn one event (or occurrence) into a block, or record why it imports as nothing."""
-        status = str(event.get("STATUS", "")).upper()
+        status = (_text(event, "STATUS") or "").upper()
         if status == "CANCELLED":
             return self._skip(uid, "cancelled (STATUS:CANCELLED)")
-        if str(event.get("TRANSP", "")).upper() == "TRANSPARENT":
+        if (_text(event, "TRANSP") or "").upper() == "TRANSPARENT":
             return self._skip(uid, "does not block time (TRANSP:TRANSPARENT)")
         if isinstance(start, datetime):
-            starts_at = self._instant(start, event.get("DTSTART"))
-            if isinstance(end, date):
-                ends_at = self._instant(_as_datetime(end), event.get("DTEND"))
-            elif isinstance(duration, timedelta):
-                ends_at = starts_at + duration
-            else:
-                ends_at = starts_at
-            offset = timedelta(hours=self.options.time_offset_hours)
-            starts_at, ends_at, all_day = starts_at + offset, ends_at + offset, False
+            starts_at, ends_at = self._timed_interval(event, start, end, duration)
+            all_day = False
         elif isinstance(start, date):
-            first = start
-            if isinstance(end, date):
-                last = end.date() if isinstance(end, datetime) else end
-            elif isinstance(duration, timedelta):
-                last = first + timedelta(days=duration.days)
-            else:
-                last = first + timedelta(days=1)
-            starts_at, ends_at, all_day = date_at_midnight(first), date_at_midnight(last), True
+            starts_at, ends_at = _all_day_interval(start, end, duration)
+            all_day = True
         else:
             return self._skip(uid, f"DTSTART is not a date or date-time: {start!r}")
-        if ends_at <= starts_at:
-            return self._skip(uid, "zero or negative length (DTEND is not after DTSTART)")
+        if ends_at == starts_at:
+            return self._skip(
+                uid, "zero length (DTEND equals DTSTART, or a timed event has no end)"
+            )
+        if ends_at < starts_at:
+            return self._skip(uid, "negative length (DTEND is before DTSTART)")
         return Block(
             key=key,
             starts_at=starts_at,
             ends_at=ends_at,
             all_day=all_day,
-            summary=str(event.get("SUMMARY", "")),
+            summary=_text(event, "SUMMARY") or "",
             status=self._status(status),
         )
+
+    def _timed_interval(
+        self, event: icalendar.Component, start: datetime, end: object, duration: object
+    ) -> tuple[datetime, datetime]:
+        """UTC start and end of a timed event, time_offset applied; no end means zero length."""
+        starts_at = self._instant(start, event.get("DTSTART"))
+        if isinstance(end, date):
+            ends_at = self._instant(_as_datetime(end), event.get("DTEND"))
+        elif isinstance(duration, timedelta):
+            ends_at = starts_at + duration
+        else:
+            ends_at = starts_at
+        offset = timedelta(hours=self.options.time_offset_hours)
+        return starts_at + offset, ends_at + offset
 
     def _status(self, status: str) -> BookingStatus:
         forced = self.options.event_status_sync
@@ -393,6 +410,17 @@ _NOTHING = Block(key="", starts_at=_EPOCH, ends_at=_EPOCH, all_day=False)
 """Returned where an event imports as nothing; the reason is in ``skipped``."""
 
 
+def _all_day_interval(start: date, end: object, duration: object) -> tuple[datetime, datetime]:
+    """Midnight-UTC encoded dates: DTEND exclusive, DURATION in days, else one day."""
+    if isinstance(end, date):
+        last = end.date() if isinstance(end, datetime) else end
+    elif isinstance(duration, timedelta):
+        last = start + timedelta(days=duration.days)
+    else:
+        last = start + timedelta(days=1)
+    return date_at_midnight(start), date_at_midnight(last)
+
+
 def _key_blocks(pairs: list[tuple[str, Block]], warnings: list[str]) -> list[Block]:
     """Give each single event its final key; repeated UIDs at different times get ``@<start>``."""
     by_key: dict[str, list[Block]] = defaultdict(list)
@@ -420,6 +448,14 @@ def _content_key(event: icalendar.Component) -> str:
         digest.update(name.encode())
         digest.update(prop.to_ical() if prop is not None else b"")
     return f"nouid-{digest.hexdigest()[:20]}"
+
+
+def _text(component: icalendar.Component, name: str) -> str | None:
+    """A text property's value; the first one when a feed repeats the property."""
+    value = component.get(name)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return None if value is None else str(value)
 
 
 def _value(event: icalendar.Component, name: str) -> object:

@@ -1,0 +1,40 @@
+# calsync development commands. Each creates .venv on first use.
+#   make run    install and sync every active calendar once, on SQLite with config.example.toml
+#   make test   install and run the whole test suite (SQLite; PostgreSQL too when
+#               CALSYNC_TEST_POSTGRES_URL is set)
+#   make check  format, lint, types, import contracts and tests, as CI runs them
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/calsync --config config.example.toml sync --all
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy src
+	$(BIN)/mypy --config-file pyproject.toml --check-untyped-defs --allow-untyped-defs --allow-incomplete-defs --follow-imports=silent tests
+	$(BIN)/lint-imports
+
+check: lint test
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,222 @@
+"""The calsync command, in-process (Typer's runner) and as a real subprocess for exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from calsync import __version__
+from calsync.cli import app
+from conftest import FEEDS, calendar
+
+STAYS = calendar(
+    "UID:a@airbnb.com\nDTSTART;VALUE=DATE:20261201\nDTEND;VALUE=DATE:20261205\nSUMMARY:Reserved",
+    "UID:b@airbnb.com\nDTSTART;VALUE=DATE:20261215\nDTEND;VALUE=DATE:20261220\nSUMMARY:Airbnb (Not available)",
+)
+
+
+@pytest.fixture
+def cli(database_url, monkeypatch, tmp_path):
+    """Run calsync commands against the test database; returns (exit code, stdout, stderr)."""
+    monkeypatch.setenv("CALSYNC_DATABASE__URL", database_url)
+    monkeypatch.setenv("CALSYNC_FETCH__ALLOW_PRIVATE_NETWORKS", "true")
+    monkeypatch.setenv("CALSYNC_LOGGING__LEVEL", "warning")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
+    return invoke
+
+
+def created_id(output: str) -> str:
+    return str(json.loads(output)[0]["id"])
+
+
+def test_walk_through(cli, feed_server):
+    """README walk-through: add a product and an Airbnb calendar, sync, list bookings and status."""
+    feed_server.serve("/airbnb.ics", STAYS)
+    code, out, _ = cli("products", "add", "Beach house", "--timezone", "Europe/Amsterdam", "--json")
+    assert code == 0
+    product_id = created_id(out)
+    code, out, _ = cli(
+        "calendars", "add", product_id, feed_server.url("/airbnb.ics"), "--name", "Airbnb", "--json"
+    )
+    assert code == 0
+    calendar_id = created_id(out)
+
+    code, out, _ = cli("sync", "--all")
+    assert code == 0
+    assert f"{calendar_id} changed: +2 ~0 -0" in out
+
+    code, out, _ = cli("bookings", "list", "--product", product_id, "--json")
+    rows = json.loads(out)
+    assert [(r["starts_at"], r["ends_at"], r["all_day"]) for r in rows] == [
+        ("2026-12-01T00:00:00Z", "2026-12-05T00:00:00Z", True),
+        ("2026-12-15T00:00:00Z", "2026-12-20T00:00:00Z", True),
+    ]
+    code, out, _ = cli("calendars", "show", calendar_id, "--json")
+    shown = json.loads(out)
+    assert (shown["name"], shown["tld"], shown["error"], shown["event_count"]) == (
+        "Airbnb",
+        "127.0.0.1",
+        None,
+        2,
+    )
+    assert [run["outcome"] for run in shown["sync_runs"]] == ["changed"]
+
+    code, out, _ = cli("sync", calendar_id)
+    assert "unchanged" in out
+    code, out, _ = cli("calendars", "list")
+    assert "Airbnb" in out
+    code, out, _ = cli("products", "list", "--json")
+    assert json.loads(out)[0]["name"] == "Beach house"
+
+
+def test_failed_sync_exits_1_with_the_error(cli, feed_server):
+    """A feed answering an HTML page: the summary line names the error, exit code 1."""
+    feed_server.serve(
+        "/broken.ics", b"<html><title>Sign in</title></html>", content_type="text/html"
+    )
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    calendar_id = created_id(
+        cli("calendars", "add", product_id, feed_server.url("/broken.ics"), "--json")[1]
+    )
+    code, out, _ = cli("sync", calendar_id)
+    assert code == 1
+    assert "failed" in out
+    assert "an HTML page titled 'Sign in'" in out
+
+
+def test_remove_and_release(cli, feed_server):
+    """Calendars release applies held deletes; calendars remove deletes the calendar and its bookings."""
+    feed_server.serve("/feed.ics", STAYS)
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    calendar_id = created_id(
+        cli("calendars", "add", product_id, feed_server.url("/feed.ics"), "--json")[1]
+    )
+    cli("sync", calendar_id)
+    feed_server.serve("/feed.ics", calendar())
+    _, out, _ = cli("sync", calendar_id)
+    assert "held 2" in out
+    assert "calsync calendars release" in out
+    _, out, _ = cli("calendars", "release", calendar_id)
+    assert "deleted 2 held bookings" in out
+    assert json.loads(cli("bookings", "list", "--json")[1]) == []
+    code, out, _ = cli("calendars", "remove", calendar_id)
+    assert code == 0
+    assert json.loads(cli("calendars", "list", "--json")[1]) == []
+
+
+def test_unknown_calendar_is_a_clear_error(database_url, tmp_path):
+    """Syncing an id that does not exist says so on stderr and exits 1."""
+    env = {**os.environ, "CALSYNC_DATABASE__URL": database_url}
+    result = run_calsync("sync", "00000000-0000-0000-0000-000000000000", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == "calsync: no external calendar with id 00000000-0000-0000-0000-000000000000"
+    )
+
+
+def test_bad_arguments_are_usage_errors(cli):
+    """A bad URL scheme, timezone or missing --all exits 2 with a message."""
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    assert cli("calendars", "add", product_id, "ftp://example.com/x.ics")[0] == 2
+    assert cli("products", "add", "X", "--timezone", "Mars/Base")[0] == 2
+    assert cli("sync")[0] == 2
+
+
+def test_preview_json_of_a_local_file(cli):
+    """Preview --json prints blocks sorted by start: dates for all-day, UTC instants for timed."""
+    code, out, _ = cli(
+        "preview", str(FEEDS / "outlook_exchange_windows_tzid_vtimezone.ics"),
+        "--now", "2026-11-15T12:00:00Z", "--timezone", "Europe/Amsterdam", "--json",
+    )  # fmt: skip
+    assert code == 0
+    expected = json.loads(
+        (FEEDS / "expected" / "outlook_exchange_windows_tzid_vtimezone.json").read_text()
+    )
+    assert json.loads(out) == expected
+
+
+def test_preview_applies_time_offset(cli, tmp_path):
+    """Preview --time-offset shifts timed events by hours."""
+    path = tmp_path / "feed.ics"
+    path.write_bytes(calendar("UID:t\nDTSTART:20261201T150000Z\nDTEND:20261201T160000Z"))
+    code, out, _ = cli(
+        "preview", str(path), "--now", "2026-11-15T12:00:00Z", "--time-offset", "-2", "--json"
+    )
+    assert code == 0
+    assert json.loads(out) == [
+        {
+            "key": "t",
+            "start": "2026-12-01T13:00:00Z",
+            "end": "2026-12-01T14:00:00Z",
+            "all_day": False,
+            "summary": "",
+        }
+    ]
+
+
+def test_preview_of_a_url(cli, feed_server):
+    """Preview fetches a URL and writes nothing."""
+    feed_server.serve("/feed.ics", STAYS)
+    code, out, _ = cli(
+        "preview", feed_server.url("/feed.ics"), "--now", "2026-11-15T12:00:00Z", "--json"
+    )
+    assert code == 0
+    assert [row["key"] for row in json.loads(out)] == ["a@airbnb.com", "b@airbnb.com"]
+    assert json.loads(cli("bookings", "list", "--json")[1]) == []
+
+
+def test_preview_of_a_broken_feed_exits_1(tmp_path):
+    """A feed preview cannot read: exit 1 and the FeedError message on stderr."""
+    path = tmp_path / "login.html"
+    path.write_text("<!DOCTYPE html><html><title>Log in</title></html>")
+    env = {**os.environ, "CALSYNC_DATABASE__URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    result = run_calsync("preview", str(path), env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "calsync: not a valid iCalendar feed: expected BEGIN:VCALENDAR but received an HTML page titled 'Log in'"
+    )
+
+
+def run_calsync(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "calsync", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_version_and_config_errors_as_a_process(tmp_path):
+    """`calsync --version` prints the version; a bad setting is one line on stderr and exit 2."""
+    env = {**os.environ, "CALSYNC_DATABASE__URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    version = run_calsync("--version", env=env, cwd=tmp_path)
+    assert (version.returncode, version.stdout.strip()) == (0, f"calsync {__version__}")
+    bad = run_calsync(
+        "products", "list", env={**env, "CALSYNC_SYNC__PAST_DAYS": "many"}, cwd=tmp_path
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "calsync: invalid setting sync.past_days: Input should be a valid integer, unable to parse string as an integer (got 'many')"
+    ]
+
+
+def test_db_upgrade(cli):
+    """`calsync db upgrade` migrates and says so."""
+    code, out, _ = cli("db", "upgrade")
+    assert (code, out.strip()) == (0, "database is up to date")

@@ -1,0 +1,352 @@
+"""sync_calendar against a real feed server on 127.0.0.1 and a real SQLite / PostgreSQL store."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import structlog
+import structlog.testing
+from sqlalchemy import select
+
+from calsync.fetch import FeedFetcher
+from calsync.store import repo
+from calsync.store.models import Booking, ExternalCalendar, SyncRun
+from calsync.sync import SyncResult, sync_calendar
+from conftest import NOW, calendar, make_settings
+
+AIRBNB = "PRODID;X-RICAL-TZSOURCE=TZINFO:-//Airbnb Inc//Hosting Calendar 1.0//EN\r\n"
+
+
+def stay(
+    uid: str, start: str, end: str, summary: str = "Reserved", stamp: str = "20261115T120000Z"
+) -> str:
+    return f"UID:{uid}\nDTSTAMP:{stamp}\nDTSTART;VALUE=DATE:{start}\nDTEND;VALUE=DATE:{end}\nSUMMARY:{summary}"
+
+
+THREE_STAYS = [
+    stay("a", "20261201", "20261205"),
+    stay("b", "20261210", "20261212"),
+    stay("c", "20261220", "20261224"),
+]
+
+
+@pytest.fixture
+def product_calendar(store, feed_server):
+    """A product with one external calendar pointing at /feed.ics on the feed server."""
+    with store.write() as session:
+        product = repo.add_product(
+            session, name="Beach house", timezone="Europe/Amsterdam", capacity=1, now=NOW
+        )
+        cal = repo.add_calendar(
+            session, product_id=product.id, name="Airbnb", ical_url=feed_server.url("/feed.ics"),
+            time_offset=0, active=True, now=NOW,
+        )  # fmt: skip
+        return cal.id
+
+
+def run(store, settings, calendar_id, clock, **fetch) -> SyncResult:
+    fetch_settings = settings.fetch.model_copy(update=fetch) if fetch else settings.fetch
+
+    async def go() -> SyncResult:
+        async with FeedFetcher(fetch_settings) as fetcher:
+            return await sync_calendar(
+                calendar_id, store=store, fetcher=fetcher, settings=settings, clock=clock
+            )
+
+    return asyncio.run(go())
+
+
+def bookings(store, calendar_id) -> dict[str, tuple[uuid.UUID, str, str]]:
+    with store.read() as session:
+        rows = session.scalars(select(Booking).where(Booking.external_calendar_id == calendar_id))
+        return {
+            b.source_key: (b.id, b.starts_at.date().isoformat(), b.ends_at.date().isoformat())
+            for b in rows
+        }
+
+
+def status(store, calendar_id) -> ExternalCalendar:
+    with store.read() as session:
+        return repo.get_calendar(session, calendar_id)
+
+
+def runs(store, calendar_id) -> list[SyncRun]:
+    with store.read() as session:
+        return list(reversed(repo.recent_runs(session, calendar_id, limit=50)))
+
+
+def test_first_sync_imports_and_records_status(
+    store, settings, feed_server, product_calendar, clock
+):
+    """A first sync inserts every stay, sets last_synced, updated_at and a 'changed' run."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS, head=AIRBNB))
+    result = run(store, settings, product_calendar, clock)
+    assert (result.outcome, result.inserted, result.http_status) == ("changed", 3, 200)
+    assert bookings(store, product_calendar).keys() == {"a", "b", "c"}
+    cal = status(store, product_calendar)
+    assert (cal.last_synced, cal.updated_at, cal.error, cal.event_count) == (NOW, NOW, None, 3)
+    assert cal.prodid == "-//Airbnb Inc//Hosting Calendar 1.0//EN"
+    assert [r.outcome for r in runs(store, product_calendar)] == ["changed"]
+
+
+def test_same_feed_twice_changes_nothing_with_etag(
+    store, settings, feed_server, product_calendar, clock
+):
+    """With an ETag the second sync is a 304: not_modified, no change, updated_at kept."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS), etag='"v1"')
+    run(store, settings, product_calendar, clock)
+    before = bookings(store, product_calendar)
+    clock.now = NOW + timedelta(minutes=15)
+    result = run(store, settings, product_calendar, clock)
+    assert result.outcome == "not_modified"
+    assert bookings(store, product_calendar) == before
+    cal = status(store, product_calendar)
+    assert (cal.last_synced, cal.updated_at) == (NOW + timedelta(minutes=15), NOW)
+
+
+def test_same_feed_with_new_dtstamp_is_unchanged_without_parsing(
+    store, settings, feed_server, product_calendar, clock
+):
+    """No ETag and a DTSTAMP that changes on every request (Airbnb): the digest says unchanged."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    stamped = [s.replace("20261115T120000Z", "20261115T121500Z") for s in THREE_STAYS]
+    feed_server.serve("/feed.ics", calendar(*stamped))
+    clock.now = NOW + timedelta(minutes=15)
+    result = run(store, settings, product_calendar, clock)
+    assert (result.outcome, result.inserted, result.updated, result.deleted) == (
+        "unchanged",
+        0,
+        0,
+        0,
+    )
+    assert status(store, product_calendar).updated_at == NOW
+
+
+def test_dropped_past_booking_is_kept(store, settings, feed_server, product_calendar, clock):
+    """Airbnb's sliding window drops a past stay: the booking stays."""
+    feed_server.serve("/feed.ics", calendar(stay("old", "20261110", "20261114"), *THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    clock.now = NOW + timedelta(days=40)
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    result = run(store, settings, product_calendar, clock)
+    assert result.deleted == 0
+    assert "old" in bookings(store, product_calendar)
+
+
+def test_dropped_future_booking_is_deleted(store, settings, feed_server, product_calendar, clock):
+    """A cancelled future stay (one of three) is deleted and updated_at moves."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS[:2]))
+    clock.now = NOW + timedelta(minutes=15)
+    result = run(store, settings, product_calendar, clock)
+    assert (result.outcome, result.deleted) == ("changed", 1)
+    assert bookings(store, product_calendar).keys() == {"a", "b"}
+    assert status(store, product_calendar).updated_at == NOW + timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    ("second", "reason"),
+    [
+        (calendar(), "no events"),
+        (calendar(THREE_STAYS[0]), "would delete 2 of 3"),
+        (calendar(*THREE_STAYS[:2], head="PRODID:-//Other Channel//EN\r\n"), "PRODID"),
+    ],
+    ids=["empty-feed", "mass-delete", "prodid-change"],
+)
+def test_suspicious_deletes_are_held_until_confirmed(
+    store, settings, feed_server, product_calendar, clock, second, reason
+):
+    """Empty feed, mass delete, PRODID change: deletes held, then applied when the next fetch confirms."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    feed_server.serve("/feed.ics", second)
+    clock.now = NOW + timedelta(minutes=15)
+    held = run(store, settings, product_calendar, clock)
+    assert held.outcome == "held"
+    assert held.deleted == 0
+    assert bookings(store, product_calendar).keys() == {"a", "b", "c"}
+    cal = status(store, product_calendar)
+    assert cal.held_since == NOW + timedelta(minutes=15)
+    assert reason in (cal.error or "")
+    assert "calsync calendars release" in (cal.error or "")
+
+    clock.now = NOW + timedelta(minutes=30)
+    confirmed = run(store, settings, product_calendar, clock)
+    assert confirmed.outcome == "changed"
+    assert confirmed.deleted == held.held_deletes
+    cal = status(store, product_calendar)
+    assert (cal.held_since, cal.error) == (None, None)
+
+
+def test_held_booking_that_returns_is_kept(store, settings, feed_server, product_calendar, clock):
+    """An empty fetch is held; when the stays come back, nothing is deleted."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    before = bookings(store, product_calendar)
+    feed_server.serve("/feed.ics", calendar())
+    run(store, settings, product_calendar, clock)
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    result = run(store, settings, product_calendar, clock)
+    assert (result.outcome, result.deleted) == ("unchanged", 0)
+    assert bookings(store, product_calendar) == before
+    assert status(store, product_calendar).held_since is None
+
+
+def test_release_applies_held_deletes_now(store, settings, feed_server, product_calendar, clock):
+    """`calendars release` deletes the held bookings at once and clears the hold."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    feed_server.serve("/feed.ics", calendar())
+    run(store, settings, product_calendar, clock)
+    with store.write() as session:
+        assert repo.release_held(session, product_calendar, now=NOW) == 3
+    assert bookings(store, product_calendar) == {}
+    assert status(store, product_calendar).held_since is None
+
+
+def test_airbnb_uid_churn_keeps_booking_ids(store, settings, feed_server, product_calendar, clock):
+    """Airbnb regenerates the UIDs of its blocks: the bookings keep their ids, only keys change."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    before = bookings(store, product_calendar)
+    feed_server.serve("/feed.ics", calendar(*(s.replace("UID:", "UID:new-") for s in THREE_STAYS)))
+    result = run(store, settings, product_calendar, clock)
+    after = bookings(store, product_calendar)
+    assert (result.inserted, result.updated, result.deleted) == (0, 3, 0)
+    assert {after[f"new-{key}"][0] for key in "abc"} == {before[key][0] for key in "abc"}
+
+
+def test_time_offset_and_product_timezone_apply(
+    store, settings, feed_server, product_calendar, clock
+):
+    """A calendar's time_offset shifts imported timed events; the digest notices the change."""
+    feed_server.serve(
+        "/feed.ics", calendar("UID:t\nDTSTART:20261201T150000Z\nDTEND:20261201T160000Z")
+    )
+    run(store, settings, product_calendar, clock)
+    with store.write() as session:
+        repo.get_calendar(session, product_calendar).time_offset = -2
+    result = run(store, settings, product_calendar, clock)
+    assert result.updated == 1
+    with store.read() as session:
+        booking = session.scalars(select(Booking)).one()
+        assert booking.starts_at.hour == 13
+
+
+BROKEN_ANSWERS: dict[str, tuple[bytes, dict[str, Any], str]] = {
+    "http-500": (b"", {"status": 500}, "HTTP 500"),
+    "html-page": (
+        b"<html><title>Sign in</title></html>",
+        {"content_type": "text/html"},
+        "an HTML page",
+    ),
+    "rate-limited": (b"", {"status": 429, "headers": {"Retry-After": "120"}}, "HTTP 429"),
+    "gone": (b"", {"status": 410}, "HTTP 410"),
+    "ical-then-html": (
+        calendar(THREE_STAYS[0]) + b"<html>oops</html>",
+        {},
+        "content after END:VCALENDAR",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_ANSWERS))
+def test_broken_answers_change_no_booking(
+    store, settings, feed_server, product_calendar, clock, case
+):
+    """Every kind of broken answer: bookings untouched, error set, last_synced kept, a failed run."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    before = bookings(store, product_calendar)
+    body, options, message = BROKEN_ANSWERS[case]
+    feed_server.serve("/feed.ics", body, **options)
+    clock.now = NOW + timedelta(minutes=15)
+    result = run(store, settings, product_calendar, clock)
+    assert result.outcome == "failed"
+    assert message in (result.error or "")
+    assert bookings(store, product_calendar) == before
+    cal = status(store, product_calendar)
+    assert (cal.last_synced, cal.failure_count) == (NOW, 1)
+    assert message in (cal.error or "")
+    assert [r.outcome for r in runs(store, product_calendar)] == ["changed", "failed"]
+
+
+def test_slow_drip_past_the_time_cap_changes_nothing(
+    store, settings, feed_server, product_calendar, clock
+):
+    """A server dripping bytes past fetch.timeout_seconds fails the sync; bookings stay."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS), drip_interval=0.2)
+    result = run(store, settings, product_calendar, clock, timeout_seconds=1.0)
+    assert result.outcome == "failed"
+    assert len(bookings(store, product_calendar)) == 3
+
+
+@pytest.mark.parametrize("bomb", [False, True], ids=["oversized", "gzip-bomb"])
+def test_oversized_body_changes_nothing(
+    store, settings, feed_server, product_calendar, clock, bomb
+):
+    """A body over fetch.max_bytes (plain, or a gzip bomb) fails the sync; bookings stay."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    if bomb:
+        feed_server.raw_gzip("/feed.ics", gzip.compress(b"\0" * (8 * 1024 * 1024)))
+    else:
+        feed_server.serve("/feed.ics", b"X" * (2 * 1024 * 1024))
+    result = run(store, settings, product_calendar, clock, max_bytes=1024 * 1024)
+    assert result.outcome == "failed"
+    assert len(bookings(store, product_calendar)) == 3
+
+
+def test_private_address_is_refused_with_the_guard_on(
+    store, feed_server, product_calendar, clock, database_url
+):
+    """With the SSRF guard on, a feed on 127.0.0.1 is refused and the server sees nothing."""
+    guarded = make_settings(database_url, fetch={"allow_private_networks": False})
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    result = run(store, guarded, product_calendar, clock)
+    assert result.outcome == "failed"
+    assert "127.0.0.1" in (result.error or "")
+    assert feed_server.hits("/feed.ics") == 0
+
+
+def test_error_is_cleared_by_the_next_success(
+    store, settings, feed_server, product_calendar, clock
+):
+    """After a failure, a successful sync clears error and failure_count."""
+    feed_server.serve("/feed.ics", b"", status=500)
+    run(store, settings, product_calendar, clock)
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    cal = status(store, product_calendar)
+    assert (cal.error, cal.failure_count, cal.last_synced) == (None, 0, NOW)
+
+
+def test_sync_logs_one_line_with_a_redacted_url(store, settings, feed_server, clock):
+    """sync.finished carries calendar, product, outcome and counts, and the URL's secret is redacted."""
+    with store.write() as session:
+        product = repo.add_product(session, name="Flat", timezone="UTC", capacity=1, now=NOW)
+        cal = repo.add_calendar(
+            session, product_id=product.id, name="Booking.com", ical_url=feed_server.url("/ical.html?t=secret-token-0123456789"),
+            time_offset=0, active=True, now=NOW,
+        )  # fmt: skip
+        calendar_id, product_id = cal.id, product.id
+    feed_server.serve("/ical.html", calendar(*THREE_STAYS))
+    with structlog.testing.capture_logs() as logs:
+        run(store, settings, calendar_id, clock)
+    [line] = [entry for entry in logs if entry["event"] == "sync.finished"]
+    assert (line["calendar_id"], line["product_id"], line["outcome"], line["inserted"]) == (
+        str(calendar_id),
+        str(product_id),
+        "changed",
+        3,
+    )
+    assert line["url"] == f"{feed_server.base_url}/ical.html?***"
