@@ -128,6 +128,23 @@ def test_same_feed_with_new_dtstamp_is_unchanged_without_parsing(
     assert status(store, product_calendar).updated_at == NOW
 
 
+def test_unchanged_digest_skips_the_parse(
+    store, settings, feed_server, product_calendar, clock, monkeypatch
+):
+    """With the digest unchanged (only DTSTAMP moved) the feed is not parsed at all."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    feed_server.serve(
+        "/feed.ics", calendar(*(s.replace("T120000Z", "T130000Z") for s in THREE_STAYS))
+    )
+
+    def must_not_parse(*_: object) -> None:
+        pytest.fail("an unchanged feed was parsed")
+
+    monkeypatch.setattr("calsync.sync.parse_feed", must_not_parse)
+    assert run(store, settings, product_calendar, clock).outcome == "unchanged"
+
+
 def test_dropped_past_booking_is_kept(store, settings, feed_server, product_calendar, clock):
     """Airbnb's sliding window drops a past stay: the booking stays."""
     feed_server.serve("/feed.ics", calendar(stay("old", "20261110", "20261114"), *THREE_STAYS))

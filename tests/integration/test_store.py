@@ -1,0 +1,78 @@
+"""The store on SQLite and PostgreSQL: aware UTC times, locking, migrations."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from calsync.errors import StoreError
+from calsync.store import repo
+from calsync.store.db import Store
+from calsync.store.models import Product
+from conftest import NOW, make_settings
+
+
+def test_timestamps_come_back_aware_utc(store):
+    """A time written in +05:30 is read back as the same instant, aware, in UTC."""
+    written = datetime(2026, 12, 1, 20, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    with store.write() as session:
+        product_id = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=written).id
+    with store.read() as session:
+        read = repo.get_product(session, product_id).created_at
+    assert read == written
+    assert read.utcoffset() == timedelta(0)
+
+
+def test_naive_datetimes_are_refused(store):
+    """Writing a naive datetime is a StoreError, never a silent guess."""
+    with pytest.raises(StoreError, match="naive datetime"), store.write() as session:
+        repo.add_product(session, name="p", timezone="UTC", capacity=1, now=datetime(2026, 12, 1))
+
+
+def test_upgrade_twice_is_harmless(store):
+    """Migrating an up-to-date database changes nothing."""
+    store.upgrade()
+    with store.read() as session:
+        assert session.scalars(select(Product)).all() == []
+
+
+def test_sqlite_read_then_write_transactions_wait_instead_of_failing(tmp_path):
+    """Regression guard: with BEGIN IMMEDIATE two read-then-write transactions both commit.
+
+    With a deferred BEGIN both would read, and the second writer would fail at once
+    with 'database is locked' despite the busy timeout. (PostgreSQL needs no such
+    thing: there one calendar's syncs are serialised by its lease.)
+    """
+    store = Store.connect(make_settings(f"sqlite:///{tmp_path / 'lock.db'}").database)
+    store.upgrade()
+    with store.write() as session:
+        product_id = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=NOW).id
+    # With IMMEDIATE the second writer cannot read before the first commits, so the
+    # barrier is left after its timeout; without it, both read before either writes.
+    both_read = threading.Barrier(2, timeout=1)
+    errors: list[BaseException] = []
+
+    def bump() -> None:
+        try:
+            with store.write() as session:
+                product = repo.get_product(session, product_id)
+                capacity = product.capacity
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    both_read.wait()
+                product.capacity = capacity + 1
+        except BaseException as exc:  # noqa: BLE001 - collected for the assert
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    with store.read() as session:
+        assert repo.get_product(session, product_id).capacity == 3
+    store.close()
