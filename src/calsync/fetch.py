@@ -73,7 +73,7 @@ if TYPE_CHECKING:
 
 _E = TypeVar("_E", bound=BaseException)
 
-DEFAULT_USER_AGENT = f"calsync/{__version__} (+https://github.com/calsync/calsync)"
+DEFAULT_USER_AGENT = f"calsync/{__version__}"
 
 _SCHEMES = {"http": "http", "https": "https", "webcal": "https", "webcals": "https"}
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

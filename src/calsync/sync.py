@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Literal, cast
 
 import structlog
 
 from calsync.core.diff import DeletionGuard, Plan, plan_sync
 from calsync.core.digest import content_digest
-from calsync.core.ical_in import EventStatusSync, ParsedFeed, ParseOptions, parse_feed
+from calsync.core.ical_in import (
+    OUTSIDE_WINDOW,
+    EventStatusSync,
+    ParsedFeed,
+    ParseOptions,
+    parse_feed,
+)
 from calsync.core.redact import redact_url
 from calsync.errors import CalsyncError, FeedError, FeedHttpError
 from calsync.store import repo
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
 
 Outcome = Literal["changed", "unchanged", "not_modified", "failed", "held"]
 log = structlog.get_logger("calsync.sync")
+_LOGGED_SKIPS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,7 @@ class _Feed:
     id: uuid.UUID
     product_id: uuid.UUID
     url: str
+    tld: str
     etag: str | None
     last_modified: str | None
     content_digest: str | None
@@ -148,6 +156,7 @@ def _read_calendar(
             id=calendar.id,
             product_id=calendar.product_id,
             url=calendar.ical_url,
+            tld=calendar.tld,
             etag=calendar.etag,
             last_modified=calendar.last_modified,
             content_digest=calendar.content_digest,
@@ -245,6 +254,7 @@ def _apply(
         guard=DeletionGuard(max_delete_fraction=settings.sync.max_delete_fraction),
     )
     repo.apply_plan(session, calendar, bookings, plan, now=now)
+    _log_feed_problems(parsed)
     calendar.prodid = parsed.prodid
     calendar.event_count = len(parsed.blocks)
     if plan.changes_bookings:
@@ -267,6 +277,22 @@ def _apply(
     )
 
 
+def _log_feed_problems(parsed: ParsedFeed) -> None:
+    """One line naming the skipped events and warnings a host may want to fix at the channel."""
+    skipped = [
+        {"uid": event.uid, "reason": event.reason}
+        for event in parsed.skipped
+        if not event.reason.startswith(OUTSIDE_WINDOW)
+    ]
+    if skipped or parsed.warnings:
+        log.info(
+            "feed.events_skipped",
+            skipped=skipped[:_LOGGED_SKIPS],
+            skipped_total=len(skipped),
+            warnings=list(parsed.warnings),
+        )
+
+
 def _outcome(plan: Plan) -> Outcome:
     if plan.holds:
         return "held"
@@ -287,36 +313,29 @@ def _sync_run(
         external_calendar_id=calendar_id,
         started_at=started_at,
         finished_at=finished_at,
-        outcome=result.outcome,
-        http_status=result.http_status,
-        inserted=result.inserted,
-        updated=result.updated,
-        deleted=result.deleted,
-        held_deletes=result.held_deletes,
-        skipped=result.skipped,
-        error=result.error,
-        duration_ms=result.duration_ms,
         created_at=finished_at,
         updated_at=finished_at,
+        **_outcome_fields(result),
     )
+
+
+def _outcome_fields(result: SyncResult) -> dict[str, object]:
+    """The result's fields, named as the ``sync_runs`` columns are."""
+    fields = asdict(result)
+    del fields["calendar_id"]
+    return fields
 
 
 def _log(feed: _Feed, result: SyncResult) -> None:
     fields = {
         "calendar_id": str(feed.id),
         "product_id": str(feed.product_id),
+        "tld": feed.tld,
         "url": redact_url(feed.url),
-        "outcome": result.outcome,
-        "http_status": result.http_status,
-        "inserted": result.inserted,
-        "updated": result.updated,
-        "deleted": result.deleted,
-        "held_deletes": result.held_deletes,
-        "skipped": result.skipped,
-        "duration_ms": result.duration_ms,
+        **_outcome_fields(result),
     }
     if result.outcome == "failed":
-        log.warning("sync.failed", error=result.error, **fields)
+        log.warning("sync.failed", **fields)
     else:
         log.info("sync.finished", **fields)
     structlog.contextvars.unbind_contextvars("calendar_id")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from calsync.errors import StoreError
 from calsync.store import repo
 from calsync.store.db import Store
-from calsync.store.models import Product
+from calsync.store.models import ExternalCalendar, Product
 from conftest import NOW, make_settings
 
 
@@ -76,3 +77,13 @@ def test_sqlite_read_then_write_transactions_wait_instead_of_failing(tmp_path):
     with store.read() as session:
         assert repo.get_product(session, product_id).capacity == 3
     store.close()
+
+
+def test_database_errors_do_not_show_feed_urls(store):
+    """A failed insert's StoreError names the problem without the statement's parameters."""
+    feed_url = "https://www.airbnb.com/calendar/ical/1.ics?s=very-secret-token"
+    with pytest.raises(StoreError) as raised, store.write() as session:
+        session.add(
+            ExternalCalendar(product_id=uuid.uuid4(), name="x", ical_url=feed_url, tld="airbnb.com")
+        )
+    assert "very-secret-token" not in str(raised.value)

@@ -367,3 +367,47 @@ def test_sync_logs_one_line_with_a_redacted_url(store, settings, feed_server, cl
         3,
     )
     assert line["url"] == f"{feed_server.base_url}/ical.html?***"
+
+
+def test_skipped_events_and_warnings_are_logged(
+    store, settings, feed_server, product_calendar, clock
+):
+    """A cancelled event and an unknown TZID are named in one feed.events_skipped line."""
+    feed_server.serve("/feed.ics", calendar(
+        THREE_STAYS[0] + "\nSTATUS:CANCELLED",
+        "UID:t\nDTSTART;TZID=Mars/Base:20261201T150000\nDTEND;TZID=Mars/Base:20261201T160000",
+        stay("past", "20260101", "20260105"),
+    ))  # fmt: skip
+    with structlog.testing.capture_logs() as logs:
+        run(store, settings, product_calendar, clock)
+    [line] = [entry for entry in logs if entry["event"] == "feed.events_skipped"]
+    assert line["skipped"] == [{"uid": "a", "reason": "cancelled (STATUS:CANCELLED)"}]
+    assert line["warnings"] == ["unknown timezone 'Mars/Base', read in Europe/Amsterdam"]
+
+
+def test_redirect_to_a_private_address_changes_nothing(store, feed_server, clock, database_url):
+    """Guard on, feed host allowed by name: its redirect to 127.0.0.1 is refused, bookings stay."""
+    guarded = make_settings(
+        database_url, fetch={"allow_private_networks": False, "allow_hosts": '["localhost"]'}
+    )
+    with store.write() as session:
+        product = repo.add_product(session, name="Flat", timezone="UTC", capacity=1, now=NOW)
+        url = feed_server.url("/feed.ics").replace("127.0.0.1", "localhost")
+        calendar_id = repo.add_calendar(
+            session,
+            product_id=product.id,
+            name="x",
+            ical_url=url,
+            time_offset=0,
+            active=True,
+            now=NOW,
+        ).id
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    assert run(store, guarded, calendar_id, clock).inserted == 3
+    feed_server.redirect("/feed.ics", feed_server.url("/moved.ics"))
+    feed_server.serve("/moved.ics", calendar())
+    result = run(store, guarded, calendar_id, clock)
+    assert result.outcome == "failed"
+    assert "blocked: loopback address 127.0.0.1" in (result.error or "")
+    assert feed_server.hits("/moved.ics") == 0
+    assert len(bookings(store, calendar_id)) == 3

@@ -41,38 +41,35 @@ def blocks(
     return result
 
 
+def booking(block: Block, booking_id: uuid.UUID) -> StoredBooking:
+    return StoredBooking(
+        id=booking_id,
+        key=block.key,
+        starts_at=block.starts_at,
+        ends_at=block.ends_at,
+        all_day=block.all_day,
+        summary=block.summary,
+        status=block.status,
+    )
+
+
 def apply(existing: list[StoredBooking], plan: Plan) -> list[StoredBooking]:
     """What the store does with a plan, on plain values."""
-    by_id = {booking.id: booking for booking in existing}
+    by_id = {stored.id: stored for stored in existing}
     for delete in plan.deletes:
         del by_id[delete.booking_id]
     for update in plan.updates:
-        b = update.block
+        held = by_id[update.booking_id].delete_held
         by_id[update.booking_id] = replace(
-            by_id[update.booking_id],
-            key=b.key,
-            starts_at=b.starts_at,
-            ends_at=b.ends_at,
-            all_day=b.all_day,
-            summary=b.summary,
-            status=b.status,
+            booking(update.block, update.booking_id), delete_held=held
         )
     for booking_id in plan.unheld:
         by_id[booking_id] = replace(by_id[booking_id], delete_held=False)
     for hold in plan.holds:
         by_id[hold.booking_id] = replace(by_id[hold.booking_id], delete_held=True)
     for insert in plan.inserts:
-        b = insert.block
         new_id = uuid.uuid4()
-        by_id[new_id] = StoredBooking(
-            id=new_id,
-            key=b.key,
-            starts_at=b.starts_at,
-            ends_at=b.ends_at,
-            all_day=b.all_day,
-            summary=b.summary,
-            status=b.status,
-        )
+        by_id[new_id] = booking(insert.block, new_id)
     return list(by_id.values())
 
 

@@ -60,6 +60,8 @@ _RULE_STEP = {
     "YEARLY": timedelta(days=365),
 }
 _RULE_FAN_OUT = ("BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO")
+#: The reason of events skipped because they lie outside the import window.
+OUTSIDE_WINDOW = "outside window"
 _RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "RECURRENCE-ID")
 _VEVENT_LINE = re.compile(rb"^BEGIN:VEVENT\r?$", re.IGNORECASE | re.MULTILINE)
 _VCALENDAR_LINE = re.compile(r"^BEGIN:VCALENDAR\r?$", re.IGNORECASE | re.MULTILINE)

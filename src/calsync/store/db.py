@@ -3,7 +3,8 @@
 SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign
 keys on; write transactions start with ``BEGIN IMMEDIATE`` so a read-then-write
 transaction waits for the lock instead of failing at once with "database is
-locked". PostgreSQL is reached through psycopg 3.
+locked". PostgreSQL is reached through psycopg 3. Statement parameters are hidden from
+errors and logs: they include feed URLs, whose tokens are secrets.
 """
 
 from __future__ import annotations
@@ -86,11 +87,15 @@ def create_store_engine(settings: DatabaseSettings) -> Engine:
         msg = f"invalid setting database.url: {exc}"
         raise ConfigError(msg) from exc
     if url.get_backend_name() == "postgresql":
-        return create_engine(url.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
+        return create_engine(
+            url.set(drivername="postgresql+psycopg"), pool_pre_ping=True, hide_parameters=True
+        )
     if url.get_backend_name() != "sqlite":
         msg = f"invalid setting database.url: unsupported database {url.get_backend_name()!r}"
         raise ConfigError(msg)
-    engine = create_engine(url, connect_args={"timeout": settings.sqlite_busy_timeout_seconds})
+    engine = create_engine(
+        url, connect_args={"timeout": settings.sqlite_busy_timeout_seconds}, hide_parameters=True
+    )
     busy_ms = int(settings.sqlite_busy_timeout_seconds * 1000)
 
     @event.listens_for(engine, "connect")
