@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import sys
 import uuid
 from collections.abc import Iterator, Sequence  # noqa: TC003 - Typer reads annotations at run time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -223,28 +225,50 @@ def sync_command(
             with store.read() as session:
                 for calendar_id in ids:
                     repo.get_calendar(session, calendar_id)
-        results = asyncio.run(_sync_all(store, context.settings, ids))
-    for result in results:
-        typer.echo(_summary(result))
+        lines = asyncio.run(_sync_all(store, context.settings, ids))
+    for line, _ in lines:
+        typer.echo(line)
     if not ids:
         typer.echo("no active calendars to sync")
-    if any(result.outcome == "failed" for result in results):
+    if any(failed for _, failed in lines):
         raise typer.Exit(1)
 
 
-async def _sync_all(store: Store, settings: Settings, ids: Sequence[uuid.UUID]) -> list[SyncResult]:
-    results: list[SyncResult] = []
+async def _sync_all(
+    store: Store, settings: Settings, ids: Sequence[uuid.UUID]
+) -> list[tuple[str, bool]]:
+    """Sync each calendar under a lease; one held by a running daemon is queued for it.
+
+    Returns one summary line per calendar and whether its sync failed.
+    """
+    lines: list[tuple[str, bool]] = []
+    owner = f"cli:{socket.gethostname()}:{os.getpid()}"
     show_progress = sys.stderr.isatty() and len(ids) > 1
     async with FeedFetcher(settings.fetch) as fetcher:
         with Progress(disable=not show_progress, transient=True) as progress:
             task = progress.add_task("syncing", total=len(ids))
             for calendar_id in ids:
-                result = await sync_calendar(
-                    calendar_id, store=store, fetcher=fetcher, settings=settings
-                )
-                results.append(result)
+                if await asyncio.to_thread(_claim, store, settings, calendar_id, owner):
+                    result = await sync_calendar(
+                        calendar_id, store=store, fetcher=fetcher, settings=settings,
+                        lease_owner=owner,
+                    )  # fmt: skip
+                    lines.append((_summary(result), result.outcome == "failed"))
+                else:
+                    queued = f"{calendar_id} queued: a running calsync is syncing it now"
+                    lines.append((queued, False))
                 progress.advance(task)
-    return results
+    return lines
+
+
+def _claim(store: Store, settings: Settings, calendar_id: uuid.UUID, owner: str) -> bool:
+    now = utc_now()
+    lease_until = now + timedelta(seconds=settings.sync.lease_seconds)
+    with store.write() as session:
+        if repo.claim_calendar(session, calendar_id, owner=owner, now=now, lease_until=lease_until):
+            return True
+        repo.request_sync(session, calendar_id, now=now)
+        return False
 
 
 def _summary(result: SyncResult) -> str:
@@ -254,6 +278,18 @@ def _summary(result: SyncResult) -> str:
         f"(HTTP {result.http_status or '-'}, {result.duration_ms} ms)"
     )
     return f"{line} error: {result.error}" if result.error else line
+
+
+# --- daemon --------------------------------------------------------------------------
+
+
+@app.command("run")
+def run_command(ctx: typer.Context) -> None:
+    """Run the daemon: scheduled and manual syncs, and the HTTP server, until stopped."""
+    from calsync.daemon import run_daemon  # noqa: PLC0415 - the daemon's imports only here
+
+    context: _Context = ctx.obj
+    raise typer.Exit(asyncio.run(run_daemon(context.settings)))
 
 
 # --- bookings --------------------------------------------------------------------------

@@ -60,9 +60,26 @@ class FetchSettings(_Section):
     allow_hosts: tuple[str, ...] = ()
 
 
-class SyncSettings(_Section):
-    """How feeds become bookings."""
+class ServerSettings(_Section):
+    """Where ``calsync run`` serves its HTTP endpoints."""
 
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class SyncSettings(_Section):
+    """How feeds become bookings, and how often."""
+
+    interval_minutes: float = Field(default=15.0, gt=0)
+    tick_seconds: float = Field(default=5.0, gt=0)
+    max_concurrent: int = Field(default=16, gt=0)
+    max_per_host: int = Field(default=2, gt=0)
+    max_backoff_minutes: float = Field(default=360.0, gt=0)
+    disable_after_days: float = Field(default=0.0, ge=0)
+    lease_seconds: float = Field(default=120.0, gt=0)
+    parse_workers: int = Field(default=0, ge=0)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    history_days: float = Field(default=30.0, gt=0)
     past_days: int = Field(default=30, ge=0)
     horizon_days: int = Field(default=730, gt=0)
     max_occurrences: int = Field(default=10_000, gt=0)
@@ -89,6 +106,7 @@ class Settings(_Section):
     """All of calsync's settings."""
 
     database: DatabaseSettings = DatabaseSettings()
+    server: ServerSettings = ServerSettings()
     fetch: FetchSettings = FetchSettings()
     sync: SyncSettings = SyncSettings()
     products: ProductSettings = ProductSettings()

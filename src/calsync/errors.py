@@ -12,7 +12,8 @@
     │   │   │   ├── FeedRateLimited 429 or 503, maybe with Retry-After  (retryable)
     │   │   │   └── FeedGone        404 or 410
     │   │   └── FeedTooLarge        body, redirect or time cap exceeded
-    │   └── InvalidFeed             the body is not a readable iCalendar feed
+    │   ├── InvalidFeed             the body is not a readable iCalendar feed
+    │   └── ParserFailed            the parser process died                 (retryable)
     └── StoreError                  the database refused or is unreachable
         └── NotFound                no such product, calendar or booking
 
@@ -105,6 +106,16 @@ class InvalidFeed(FeedError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"not a valid iCalendar feed: {reason}")
+
+    def __reduce__(self) -> tuple[type[InvalidFeed], tuple[str]]:
+        """Pickle by reason: parse errors cross from the parser processes."""
+        return (InvalidFeed, (self.reason,))
+
+
+class ParserFailed(FeedError):
+    """The process parsing the feed died (out of memory, killed); the pool was renewed."""
+
+    retryable = True
 
 
 class StoreError(CalsyncError):

@@ -8,8 +8,11 @@ booking: it records the error, keeps ``last_synced`` and counts the failure.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, cast
 
 import structlog
@@ -24,14 +27,13 @@ from calsync.core.ical_in import (
     parse_feed,
 )
 from calsync.core.redact import redact_url
-from calsync.errors import CalsyncError, FeedError, FeedHttpError
+from calsync.core.schedule import SyncSchedule
+from calsync.errors import CalsyncError, FeedError, FeedHttpError, FeedRateLimited
 from calsync.store import repo
 from calsync.store.models import ExternalCalendar, SyncRun, utc_now
 
 if TYPE_CHECKING:
     import uuid
-    from collections.abc import Callable
-    from datetime import datetime
 
     from sqlalchemy.orm import Session
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from calsync.store.db import Store
 
 Outcome = Literal["changed", "unchanged", "not_modified", "failed", "held"]
+Parser = Callable[[bytes, ParseOptions], Awaitable[ParsedFeed]]
 log = structlog.get_logger("calsync.sync")
 _LOGGED_SKIPS = 20
 
@@ -83,6 +86,7 @@ class _Read:
     outcome: Outcome
     http_status: int | None = None
     error: str | None = None
+    retry_after: timedelta | None = None
     parsed: ParsedFeed | None = None
     digest: str | None = None
     etag: str | None = None
@@ -96,19 +100,29 @@ async def sync_calendar(
     fetcher: FeedFetcher,
     settings: Settings,
     clock: Callable[[], datetime] = utc_now,
+    parse: Parser | None = None,
+    lease_owner: str | None = None,
 ) -> SyncResult:
-    """Sync one external calendar now and record the outcome (see the module docstring)."""
+    """Sync one external calendar now and record the outcome (see the module docstring).
+
+    ``parse`` runs the CPU-bound parse (default: a thread; the daemon passes a
+    process pool). With ``lease_owner`` the result is written only if that owner
+    still holds the calendar's lease; otherwise nothing is written.
+    """
     started_at = clock()
     started = time.monotonic()
     feed = await asyncio.to_thread(_read_calendar, store, calendar_id, settings, started_at)
-    read = await _fetch_and_parse(feed, fetcher)
+    read = await _fetch_and_parse(feed, fetcher, parse or _parse_in_thread)
     duration_ms = int((time.monotonic() - started) * 1000)
-    return await asyncio.to_thread(
-        _record, store, feed, read, settings, started_at, clock(), duration_ms
-    )
+    record = _Recording(settings, started_at, clock(), duration_ms, lease_owner)
+    return await asyncio.to_thread(_record, store, feed, read, record)
 
 
-async def _fetch_and_parse(feed: _Feed, fetcher: FeedFetcher) -> _Read:
+async def _parse_in_thread(body: bytes, options: ParseOptions) -> ParsedFeed:
+    return await asyncio.to_thread(parse_feed, body, options)
+
+
+async def _fetch_and_parse(feed: _Feed, fetcher: FeedFetcher, parse: Parser) -> _Read:
     """Fetch the feed and parse it unless it is unchanged; a failure is a value, not a raise."""
     try:
         fetched = await fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified)
@@ -132,10 +146,15 @@ async def _fetch_and_parse(feed: _Feed, fetcher: FeedFetcher) -> _Read:
             options.horizon_days,
         )
         unchanged = digest == feed.content_digest and not feed.held
-        parsed = None if unchanged else await asyncio.to_thread(parse_feed, body, options)
+        parsed = None if unchanged else await parse(body, options)
     except FeedError as exc:
         status = exc.status if isinstance(exc, FeedHttpError) else None
-        return _Read("failed", http_status=status, error=str(exc))
+        retry_after = (
+            timedelta(seconds=exc.retry_after_seconds)
+            if isinstance(exc, FeedRateLimited) and exc.retry_after_seconds is not None
+            else None
+        )
+        return _Read("failed", http_status=status, error=str(exc), retry_after=retry_after)
     return _Read(
         "unchanged",
         http_status=fetched.status,
@@ -197,40 +216,92 @@ def parse_options(
     )
 
 
-def _record(
-    store: Store,
-    feed: _Feed,
-    read: _Read,
-    settings: Settings,
-    started_at: datetime,
-    finished_at: datetime,
-    duration_ms: int,
-) -> SyncResult:
+@dataclass(frozen=True, slots=True)
+class _Recording:
+    """The circumstances of one sync that its record needs."""
+
+    settings: Settings
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: int
+    lease_owner: str | None
+
+
+class _LeaseLostError(CalsyncError):
+    """Another replica owns the calendar now: this sync's result must not be written."""
+
+
+def _record(store: Store, feed: _Feed, read: _Read, record: _Recording) -> SyncResult:
     """Write the outcome in one transaction: bookings, calendar status, sync run."""
     result = SyncResult(
         feed.id, read.outcome, http_status=read.http_status, error=read.error,
-        duration_ms=duration_ms,
+        duration_ms=record.duration_ms,
     )  # fmt: skip
     try:
         with store.write() as session:
             calendar = repo.get_calendar(session, feed.id)
+            _check_lease(calendar, record.lease_owner)
             if read.outcome == "failed":
-                calendar.error = read.error
-                calendar.failure_count += 1
+                _record_failure(calendar, read, record)
             else:
                 if read.parsed is not None:
-                    result = _apply(session, calendar, feed, read.parsed, result, settings)
+                    result = _apply(session, calendar, feed, read.parsed, result, record.settings)
                 calendar.content_digest = read.digest
-                calendar.last_synced = finished_at
+                calendar.last_synced = record.finished_at
                 calendar.failure_count = 0
                 calendar.etag = read.etag
                 calendar.last_modified = read.last_modified
-            session.add(_sync_run(calendar.id, result, started_at, finished_at))
+            _schedule_next(calendar, read, record)
+            session.add(_sync_run(calendar.id, result, record.started_at, record.finished_at))
+    except _LeaseLostError as exc:
+        log.warning("sync.lease_lost", calendar_id=str(feed.id), owner=record.lease_owner)
+        result = replace(result, outcome="failed", error=f"nothing written: {exc}")
     except CalsyncError as exc:
         log.exception("sync.record_failed", calendar_id=str(feed.id))
-        result = SyncResult(feed.id, "failed", error=str(exc), duration_ms=duration_ms)
+        result = replace(result, outcome="failed", error=str(exc))
     _log(feed, result)
     return result
+
+
+def _check_lease(calendar: ExternalCalendar, owner: str | None) -> None:
+    if owner is not None and calendar.lease_owner != owner:
+        msg = f"the lease of {calendar.id} is held by {calendar.lease_owner or 'nobody'}"
+        raise _LeaseLostError(msg)
+
+
+def _record_failure(calendar: ExternalCalendar, read: _Read, record: _Recording) -> None:
+    calendar.error = read.error
+    calendar.failure_count += 1
+    disable_after = timedelta(days=record.settings.sync.disable_after_days)
+    failing_since = calendar.last_synced or calendar.created_at
+    if disable_after and record.finished_at - failing_since >= disable_after:
+        calendar.active = False
+        calendar.error = (
+            f"{read.error} — deactivated: failing since {failing_since:%Y-%m-%d %H:%M} UTC "
+            f"(sync.disable_after_days = {record.settings.sync.disable_after_days:g})"
+        )
+
+
+def _schedule_next(calendar: ExternalCalendar, read: _Read, record: _Recording) -> None:
+    """Set next_sync_at, clear a manual request this sync served, release the lease."""
+    sync = record.settings.sync
+    schedule = SyncSchedule(
+        interval=timedelta(minutes=sync.interval_minutes),
+        max_backoff=timedelta(minutes=sync.max_backoff_minutes),
+    )
+    failures = calendar.failure_count if read.outcome == "failed" else 0
+    delay = schedule.next_delay(
+        failures=failures,
+        retry_after=read.retry_after,
+        jitter=random.random(),  # noqa: S311
+    )
+    calendar.next_sync_at = record.finished_at + delay
+    requested = calendar.sync_requested_at
+    if requested is not None and requested <= record.started_at:
+        calendar.sync_requested_at = None
+    if calendar.lease_owner == record.lease_owner:
+        calendar.lease_owner = None
+        calendar.lease_expires_at = None
 
 
 def _apply(

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from calsync.errors import StoreError
 from calsync.store import repo
 from calsync.store.db import Store
-from calsync.store.models import ExternalCalendar, Product
+from calsync.store.models import ExternalCalendar, Product, SyncRun
 from conftest import NOW, make_settings
 
 
@@ -87,3 +87,67 @@ def test_database_errors_do_not_show_feed_urls(store):
             ExternalCalendar(product_id=uuid.uuid4(), name="x", ical_url=feed_url, tld="airbnb.com")
         )
     assert "very-secret-token" not in str(raised.value)
+
+
+def test_old_sync_runs_are_pruned(store):
+    """prune_sync_runs deletes runs started before the cut-off, and only those."""
+    with store.write() as session:
+        product = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=NOW)
+        cal = repo.add_calendar(
+            session,
+            product_id=product.id,
+            name="c",
+            ical_url="https://example.com/a.ics",
+            time_offset=0,
+            active=True,
+            now=NOW,
+        )
+        for days in (40, 31, 5):
+            started = NOW - timedelta(days=days)
+            session.add(
+                SyncRun(
+                    external_calendar_id=cal.id,
+                    started_at=started,
+                    finished_at=started,
+                    outcome="unchanged",
+                )
+            )
+    with store.write() as session:
+        assert repo.prune_sync_runs(session, before=NOW - timedelta(days=30)) == 2
+    with store.read() as session:
+        assert [r.started_at for r in repo.recent_runs(session, cal.id)] == [
+            NOW - timedelta(days=5)
+        ]
+
+
+def test_claims_respect_the_per_host_limit_and_put_requests_first(store):
+    """claim_due leases at most max_per_host per feed host, manual requests first, each once."""
+    with store.write() as session:
+        product = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=NOW)
+        ids = [
+            repo.add_calendar(
+                session,
+                product_id=product.id,
+                name=str(n),
+                ical_url=f"https://{host}/{n}.ics",
+                time_offset=0,
+                active=True,
+                now=NOW,
+            ).id
+            for n, host in enumerate(["a.example", "a.example", "a.example", "b.example"])
+        ]
+        repo.request_sync(session, ids[2], now=NOW)
+    lease = NOW + timedelta(minutes=2)
+    with store.write() as session:
+        first = repo.claim_due(
+            session, owner="r1", now=NOW, lease_until=lease, limit=10, host_load={}, max_per_host=2
+        )
+    assert first[0].calendar_id == ids[2]
+    assert sorted(c.host for c in first) == ["a.example", "a.example", "b.example"]
+    with store.write() as session:
+        again = repo.claim_due(
+            session, owner="r2", now=NOW, lease_until=lease, limit=10, host_load={}, max_per_host=2
+        )
+    assert [c.calendar_id for c in again] == [
+        next(i for i in ids if i not in {c.calendar_id for c in first})
+    ]

@@ -411,3 +411,96 @@ def test_redirect_to_a_private_address_changes_nothing(store, feed_server, clock
     assert "blocked: loopback address 127.0.0.1" in (result.error or "")
     assert feed_server.hits("/moved.ics") == 0
     assert len(bookings(store, calendar_id)) == 3
+
+
+def test_failure_schedules_a_backoff_and_success_resets_it(
+    store, settings, feed_server, product_calendar, clock
+):
+    """next_sync_at: interval×2^(n-1) after the n-th failure; interval ±10 % after a success."""
+    feed_server.serve("/feed.ics", b"", status=500)
+    for failures in (1, 2, 3):
+        run(store, settings, product_calendar, clock)
+        cal = status(store, product_calendar)
+        assert cal.failure_count == failures
+        assert cal.next_sync_at == NOW + timedelta(minutes=15 * 2 ** (failures - 1))
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    cal = status(store, product_calendar)
+    assert cal.failure_count == 0
+    assert NOW + timedelta(minutes=13.5) <= cal.next_sync_at <= NOW + timedelta(minutes=16.5)
+
+
+def test_retry_after_sets_the_next_attempt(store, settings, feed_server, product_calendar, clock):
+    """A 429 with Retry-After: 1200 schedules the next attempt 20 minutes out."""
+    feed_server.serve("/feed.ics", b"", status=429, headers={"Retry-After": "1200"})
+    run(store, settings, product_calendar, clock)
+    assert status(store, product_calendar).next_sync_at == NOW + timedelta(seconds=1200)
+
+
+def test_calendar_failing_too_long_is_deactivated(
+    store, feed_server, product_calendar, clock, database_url
+):
+    """With sync.disable_after_days = 2, a calendar failing since 3 days is deactivated, saying why."""
+    failing = make_settings(database_url, sync={"disable_after_days": 2})
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, failing, product_calendar, clock)
+    feed_server.serve("/feed.ics", b"", status=500)
+    clock.now = NOW + timedelta(days=1)
+    run(store, failing, product_calendar, clock)
+    assert status(store, product_calendar).active
+    clock.now = NOW + timedelta(days=3)
+    run(store, failing, product_calendar, clock)
+    cal = status(store, product_calendar)
+    assert not cal.active
+    assert "deactivated: failing since 2026-11-15" in (cal.error or "")
+    assert len(bookings(store, product_calendar)) == 3
+
+
+def test_a_sync_whose_lease_was_taken_writes_nothing(
+    store, settings, feed_server, product_calendar, clock
+):
+    """Owner A's sync finishes after B took the lease: no booking, no status, no run is written."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    with store.write() as session:
+        assert repo.claim_calendar(
+            session, product_calendar, owner="A", now=NOW, lease_until=NOW - timedelta(seconds=1)
+        )
+        assert repo.claim_calendar(
+            session, product_calendar, owner="B", now=NOW, lease_until=NOW + timedelta(minutes=2)
+        )
+    result = run_as(store, settings, product_calendar, clock, lease_owner="A")
+    assert result.outcome == "failed"
+    assert "nothing written" in (result.error or "")
+    assert bookings(store, product_calendar) == {}
+    assert runs(store, product_calendar) == []
+    assert status(store, product_calendar).lease_owner == "B"
+
+
+def test_a_sync_releases_its_lease_and_clears_the_request(
+    store, settings, feed_server, product_calendar, clock
+):
+    """After a sync under a lease: lease released, sync_requested_at (older than the start) cleared."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    with store.write() as session:
+        repo.request_sync(session, product_calendar, now=NOW - timedelta(seconds=5))
+        assert repo.claim_calendar(
+            session, product_calendar, owner="A", now=NOW, lease_until=NOW + timedelta(minutes=2)
+        )
+    run_as(store, settings, product_calendar, clock, lease_owner="A")
+    cal = status(store, product_calendar)
+    assert (cal.lease_owner, cal.lease_expires_at, cal.sync_requested_at) == (None, None, None)
+
+
+def run_as(store, settings, calendar_id, clock, *, lease_owner: str) -> SyncResult:
+    async def go() -> SyncResult:
+        async with FeedFetcher(settings.fetch) as fetcher:
+            return await sync_calendar(
+                calendar_id,
+                store=store,
+                fetcher=fetcher,
+                settings=settings,
+                clock=clock,
+                lease_owner=lease_owner,
+            )
+
+    return asyncio.run(go())

@@ -427,3 +427,12 @@ def test_blank_before_a_fold_is_kept():
     r"""A blank that ends a folded line's first part is content: "Sea \r\n view" reads "Sea view"."""
     feed = parse(calendar("UID:a\nDTSTART;VALUE=DATE:20261201\nSUMMARY:Sea \r\n view"))
     assert feed.blocks[0].summary == "Sea view"
+
+
+def test_invalid_feed_survives_pickling():
+    """A parse error raised in a parser process arrives with the same message."""
+    import pickle
+
+    error = InvalidFeed("the body is empty")
+    restored = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert str(restored) == "not a valid iCalendar feed: the body is empty"

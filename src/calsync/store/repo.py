@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
+from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 
 from calsync.core.diff import Plan, StoredBooking
 from calsync.domains import registrable_domain
@@ -14,7 +16,7 @@ from calsync.store.models import Booking, ExternalCalendar, Product, SyncRun
 
 if TYPE_CHECKING:
     import uuid
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from datetime import datetime
 
     from sqlalchemy.orm import Session
@@ -205,3 +207,124 @@ def release_held(session: Session, calendar_id: uuid.UUID, *, now: datetime) -> 
     if released:
         calendar.updated_at = now
     return released
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A calendar claimed for a sync: its id, feed host and channel domain."""
+
+    calendar_id: uuid.UUID
+    host: str
+    tld: str
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        ExternalCalendar.active.is_(True),
+        or_(ExternalCalendar.lease_expires_at.is_(None), ExternalCalendar.lease_expires_at < now),
+        or_(
+            ExternalCalendar.next_sync_at.is_(None),
+            ExternalCalendar.next_sync_at <= now,
+            ExternalCalendar.sync_requested_at.is_not(None),
+        ),
+    )
+
+
+def claim_due(
+    session: Session,
+    *,
+    owner: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    host_load: Mapping[str, int],
+    max_per_host: int,
+) -> list[Claim]:
+    """Lease up to ``limit`` due calendars to ``owner``, manual requests first.
+
+    Calendars whose feed host already has ``max_per_host`` syncs in flight
+    (``host_load``) are left for a later tick. On PostgreSQL the candidates are
+    locked with ``FOR UPDATE SKIP LOCKED``, so replicas never claim the same one.
+    """
+    requested_first = case((ExternalCalendar.sync_requested_at.is_not(None), 0), else_=1)
+    candidates = session.execute(
+        select(ExternalCalendar.id, ExternalCalendar.ical_url, ExternalCalendar.tld)
+        .where(_due(now))
+        .order_by(requested_first, ExternalCalendar.next_sync_at, ExternalCalendar.id)
+        .limit(limit * 4)
+        .with_for_update(skip_locked=True)
+    ).all()
+    load = dict(host_load)
+    claims: list[Claim] = []
+    for calendar_id, url, tld in candidates:
+        host = feed_host(url)
+        if len(claims) == limit or load.get(host, 0) >= max_per_host:
+            continue
+        load[host] = load.get(host, 0) + 1
+        claims.append(Claim(calendar_id, host, tld))
+    if claims:
+        session.execute(
+            update(ExternalCalendar)
+            .where(ExternalCalendar.id.in_([claim.calendar_id for claim in claims]))
+            .values(lease_owner=owner, lease_expires_at=lease_until)
+        )
+    return claims
+
+
+def claim_calendar(
+    session: Session, calendar_id: uuid.UUID, *, owner: str, now: datetime, lease_until: datetime
+) -> bool:
+    """Lease one calendar to ``owner`` unless another owner's lease is still valid."""
+    get_calendar(session, calendar_id)
+    result = session.execute(
+        update(ExternalCalendar)
+        .where(
+            ExternalCalendar.id == calendar_id,
+            or_(
+                ExternalCalendar.lease_expires_at.is_(None),
+                ExternalCalendar.lease_expires_at < now,
+            ),
+        )
+        .values(lease_owner=owner, lease_expires_at=lease_until)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def request_sync(session: Session, calendar_id: uuid.UUID, *, now: datetime) -> ExternalCalendar:
+    """Make a calendar due at once (``sync_requested_at``); the dispatcher picks it up."""
+    calendar = get_calendar(session, calendar_id)
+    calendar.sync_requested_at = now
+    return calendar
+
+
+def release_leases(session: Session, owner: str) -> int:
+    """Give up every lease ``owner`` holds (a replica shutting down); return how many."""
+    result = session.execute(
+        update(ExternalCalendar)
+        .where(ExternalCalendar.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def prune_sync_runs(session: Session, *, before: datetime) -> int:
+    """Delete sync runs that started before ``before``; return how many."""
+    result = session.execute(delete(SyncRun).where(SyncRun.started_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def count_due(session: Session, *, now: datetime) -> int:
+    """How many calendars are due now and not leased."""
+    return int(session.scalar(select(func.count()).where(_due(now))) or 0)
+
+
+def oldest_success(session: Session) -> datetime | None:
+    """The oldest ``last_synced`` among active calendars: how stale the stalest one is."""
+    return session.scalar(
+        select(func.min(ExternalCalendar.last_synced)).where(ExternalCalendar.active.is_(True))
+    )
+
+
+def feed_host(url: str) -> str:
+    """The host a feed URL is fetched from, for per-host politeness limits."""
+    return (urlsplit(url.replace("webcal://", "https://", 1)).hostname or "").lower()

@@ -1,0 +1,153 @@
+"""``calsync run``: the dispatcher and the HTTP server in one asyncio event loop.
+
+Lifecycle (as uvicorn's own server does it): the first SIGTERM or SIGINT stops
+claiming, lets in-flight syncs finish within ``sync.shutdown_grace_seconds``,
+abandons the rest unwritten, releases the leases and exits 0; a second signal
+exits at once (an unfinished transaction never commits, so nothing is half
+written). The signal handlers are installed and removed here, in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+from typing import TYPE_CHECKING
+
+import structlog
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.engine import make_url
+
+from calsync import __version__
+from calsync.errors import ConfigError
+from calsync.fetch import FeedFetcher
+from calsync.metrics import Metrics
+from calsync.scheduler import Dispatcher, ParsePool
+from calsync.store import repo
+from calsync.store.db import Store
+from calsync.web.app import create_app
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from calsync.config import Settings
+
+log = structlog.get_logger("calsync.daemon")
+_EXIT_NOW = 130
+
+
+def replica_id() -> str:
+    """This process's name in leases: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run_daemon(settings: Settings) -> int:
+    """Run until stopped by a signal; return the exit code."""
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    store = Store.connect(settings.database)
+    if settings.database.auto_migrate:
+        await asyncio.to_thread(store.upgrade)
+    listener = _listen(settings.server.host, settings.server.port)
+    parse_pool = ParsePool(settings.sync.parse_workers or os.cpu_count() or 1)
+    metrics = Metrics()
+    try:
+        async with FeedFetcher(settings.fetch) as fetcher:
+            dispatcher = Dispatcher(
+                store=store,
+                settings=settings,
+                fetcher=fetcher,
+                parse_pool=parse_pool,
+                owner=replica_id(),
+                metrics=metrics,
+            )
+            app = create_app(store=store, dispatcher=dispatcher, metrics=metrics)
+            config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+            server = _Server(config)
+            with _stop_signals() as stop:
+                scheduler = AsyncIOScheduler(timezone="UTC")
+                dispatcher.start(scheduler)
+                scheduler.start()
+                serving = asyncio.create_task(server.serve(sockets=[listener]))
+                await _log_started(settings, store, listener, dispatcher.owner)
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                await dispatcher.shutdown(settings.sync.shutdown_grace_seconds)
+                server.should_exit = True
+                await serving
+                stopping.cancel()
+    finally:
+        parse_pool.close()
+        listener.close()
+        store.close()
+    log.info("daemon.stopped")
+    return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket here, so a taken port is one clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        msg = f"cannot listen on {host}:{port}: {exc.strerror}"
+        raise ConfigError(msg) from exc
+    sock.listen(512)
+    sock.setblocking(False)  # noqa: FBT003 - socket's own API
+    return sock
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[asyncio.Event]:
+    """First SIGTERM/SIGINT sets the event; a second one exits at once."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("daemon.exit_now", signal=signal.Signals(signum).name)
+            os._exit(_EXIT_NOW)
+        log.info("daemon.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        yield stop
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def _log_started(
+    settings: Settings, store: Store, listener: socket.socket, owner: str
+) -> None:
+    def count_active() -> int:
+        with store.read() as session:
+            return len(repo.list_calendars(session, active_only=True))
+
+    host, port = listener.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    log.info(
+        "daemon.started",
+        version=__version__,
+        database=make_url(settings.database.url).render_as_string(hide_password=True),
+        listen=f"http://{shown_host}:{port}",
+        active_calendars=await asyncio.to_thread(count_active),
+        replica=owner,
+    )

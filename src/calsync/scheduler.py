@@ -1,0 +1,259 @@
+"""The dispatcher: every tick (or at once when woken) claim due calendars and sync them.
+
+Calendars are claimed through their lease columns (``lease_owner``,
+``lease_expires_at``), at most ``sync.max_concurrent`` at once and
+``sync.max_per_host`` per feed host. Parsing runs in a process pool so a huge
+feed never stalls the event loop that also serves HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import multiprocessing
+import signal
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+
+from calsync.core.ical_in import ParsedFeed, ParseOptions, parse_feed
+from calsync.errors import CalsyncError, ParserFailed
+from calsync.store import repo
+from calsync.store.models import utc_now
+from calsync.sync import sync_calendar
+
+if TYPE_CHECKING:
+    import uuid
+    from collections.abc import Callable
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from calsync.config import Settings
+    from calsync.fetch import FeedFetcher
+    from calsync.metrics import Metrics
+    from calsync.store.db import Store
+
+log = structlog.get_logger("calsync.scheduler")
+_DISPATCH_JOB = "dispatch"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_PRUNE_JOB = "prune"
+
+
+class ParsePool:
+    """Parse feeds in worker processes; a pool whose worker died is replaced."""
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_stop_signals,
+        )
+
+    async def parse(self, body: bytes, options: ParseOptions) -> ParsedFeed:
+        """Parse in a worker process; raise ``ParserFailed`` if the worker dies."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, parse_feed, body, options)
+        except BrokenProcessPool as exc:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._new_executor()
+            msg = "the parser process died while reading the feed"
+            raise ParserFailed(msg) from exc
+
+    def close(self) -> None:
+        """Stop the workers; parses still queued are dropped."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_stop_signals() -> None:
+    """Workers leave SIGINT/SIGTERM to the daemon, which stops them in order.
+
+    On Linux a worker is also killed when the daemon dies (even by SIGKILL), so
+    no orphaned parser outlives it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Dispatcher:
+    """Claims due calendars and runs their syncs concurrently, within the limits."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        settings: Settings,
+        fetcher: FeedFetcher,
+        parse_pool: ParsePool,
+        owner: str,
+        metrics: Metrics,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.owner = owner
+        self._store = store
+        self._settings = settings
+        self._fetcher = fetcher
+        self._parse_pool = parse_pool
+        self._metrics = metrics
+        self._clock = clock
+        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._host_load: Counter[str] = Counter()
+        self._scheduler: AsyncIOScheduler | None = None
+        self._claiming = False
+        self._ticking = False
+        self._again = False
+        self._backlog = False
+
+    @property
+    def running(self) -> bool:
+        """Whether the dispatcher is claiming calendars."""
+        return self._claiming and self._scheduler is not None and self._scheduler.running
+
+    def start(self, scheduler: AsyncIOScheduler) -> None:
+        """Add the dispatch tick and the history pruning to ``scheduler``."""
+        self._scheduler = scheduler
+        self._claiming = True
+        now = datetime.now(UTC)
+        scheduler.add_job(
+            self.tick, "interval", seconds=self._settings.sync.tick_seconds, id=_DISPATCH_JOB,
+            next_run_time=now, max_instances=1, coalesce=True, misfire_grace_time=None,
+        )  # fmt: skip
+        scheduler.add_job(
+            self.prune, "interval", hours=1, id=_PRUNE_JOB, next_run_time=now,
+            max_instances=1, coalesce=True, misfire_grace_time=None,
+        )  # fmt: skip
+
+    def wake(self) -> None:
+        """Claim now instead of at the next tick (a manual trigger, a freed slot)."""
+        self._again = True
+        if self._claiming and not self._ticking and self._scheduler is not None:
+            self._scheduler.modify_job(_DISPATCH_JOB, next_run_time=datetime.now(UTC))
+
+    async def tick(self) -> None:
+        """Claim as many due calendars as the limits allow and start their syncs."""
+        self._ticking = True
+        try:
+            self._again = True
+            while self._again and self._claiming:
+                self._again = False
+                await self._claim_and_start()
+            await self._update_gauges()
+        except CalsyncError as exc:
+            log.warning("dispatch.failed", error=str(exc))
+        finally:
+            self._ticking = False
+
+    async def _claim_and_start(self) -> None:
+        free = self._settings.sync.max_concurrent - len(self._tasks)
+        if free <= 0:
+            self._backlog = True
+            return
+        claims = await asyncio.to_thread(self._claim, free)
+        self._backlog = len(claims) == free
+        for claim in claims:
+            self._host_load[claim.host] += 1
+            task = asyncio.create_task(self._sync(claim), name=f"sync {claim.calendar_id}")
+            self._tasks[claim.calendar_id] = task
+
+    def _claim(self, limit: int) -> list[repo.Claim]:
+        now = self._clock()
+        with self._store.write() as session:
+            return repo.claim_due(
+                session,
+                owner=self.owner,
+                now=now,
+                lease_until=now + timedelta(seconds=self._settings.sync.lease_seconds),
+                limit=limit,
+                host_load=self._host_load,
+                max_per_host=self._settings.sync.max_per_host,
+            )
+
+    async def _sync(self, claim: repo.Claim) -> None:
+        try:
+            result = await sync_calendar(
+                claim.calendar_id,
+                store=self._store,
+                fetcher=self._fetcher,
+                settings=self._settings,
+                clock=self._clock,
+                parse=self._parse_pool.parse,
+                lease_owner=self.owner,
+            )
+            self._metrics.observe(result, claim.tld)
+        except CalsyncError as exc:
+            log.warning("sync.aborted", calendar_id=str(claim.calendar_id), error=str(exc))
+        finally:
+            self._tasks.pop(claim.calendar_id, None)
+            self._host_load[claim.host] -= 1
+            if self._backlog:
+                self.wake()
+
+    async def _update_gauges(self) -> None:
+        now = self._clock()
+
+        def read() -> tuple[int, datetime | None]:
+            with self._store.read() as session:
+                return repo.count_due(session, now=now), repo.oldest_success(session)
+
+        due, oldest = await asyncio.to_thread(read)
+        self._metrics.calendars_due.set(due)
+        self._metrics.last_success_age.set((now - oldest).total_seconds() if oldest else 0)
+
+    async def prune(self) -> None:
+        """Delete sync runs older than ``sync.history_days``."""
+        before = self._clock() - timedelta(days=self._settings.sync.history_days)
+
+        def prune() -> int:
+            with self._store.write() as session:
+                return repo.prune_sync_runs(session, before=before)
+
+        try:
+            pruned = await asyncio.to_thread(prune)
+        except CalsyncError as exc:
+            log.warning("sync_runs.prune_failed", error=str(exc))
+            return
+        if pruned:
+            log.info("sync_runs.pruned", count=pruned, before=before.isoformat())
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Stop claiming, let in-flight syncs finish within the grace, abandon the rest.
+
+        An abandoned sync never commits (its one transaction is not reached or is
+        refused for the released lease); every lease of this owner is released.
+        """
+        self._claiming = False
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        tasks = list(self._tasks.values())
+        done: set[asyncio.Task[None]] = set()
+        pending: set[asyncio.Task[None]] = set()
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+        def release() -> int:
+            with self._store.write() as session:
+                return repo.release_leases(session, self.owner)
+
+        released = await asyncio.to_thread(release)
+        log.info(
+            "dispatcher.stopped",
+            finished=len(done),
+            abandoned=len(pending),
+            leases_released=released,
+        )

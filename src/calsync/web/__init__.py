@@ -1,0 +1,1 @@
+"""HTTP: the FastAPI app, its endpoints and error presentation."""

@@ -1,0 +1,124 @@
+"""The FastAPI app of ``calsync run``: health, readiness, metrics and the sync trigger.
+
+Errors are presented in one place, :func:`_error_response`: JSON
+``{"code", "message", "details"}`` with a 4xx status for anything a client sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid  # noqa: TC003 - FastAPI reads path parameter types at run time
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+from starlette.exceptions import HTTPException
+
+from calsync import __version__
+from calsync.errors import CalsyncError, NotFound, StoreError
+from calsync.metrics import Metrics  # noqa: TC001 - a run-time dependency of create_app
+from calsync.scheduler import Dispatcher  # noqa: TC001
+from calsync.store import repo
+from calsync.store.db import Store  # noqa: TC001
+from calsync.store.models import utc_now
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+
+def create_app(
+    *,
+    store: Store,
+    dispatcher: Dispatcher | None,
+    metrics: Metrics,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    """The app; ``dispatcher`` is None when no scheduler runs in this process."""
+    app = FastAPI(title="calsync", version=__version__)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """Readiness: the database answers and the scheduler runs."""
+        checks = {
+            "database": await asyncio.to_thread(_database_ok, store),
+            "scheduler": dispatcher is not None and dispatcher.running,
+        }
+        ready = all(checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["health"])
+    async def prometheus_metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post(
+        "/v1/external_calendars/{calendar_id}/sync", status_code=202, tags=["external_calendars"]
+    )
+    async def trigger_sync(calendar_id: uuid.UUID) -> dict[str, Any]:
+        """Sync this external calendar now, without waiting for its schedule."""
+
+        def request() -> dict[str, Any]:
+            with store.write() as session:
+                calendar = repo.request_sync(session, calendar_id, now=clock())
+                return {"id": str(calendar.id), "sync_requested_at": calendar.sync_requested_at}
+
+        answer = await asyncio.to_thread(request)
+        if dispatcher is not None:
+            dispatcher.wake()
+        return answer
+
+    app.add_exception_handler(CalsyncError, _error_response)
+    app.add_exception_handler(RequestValidationError, _error_response)
+    app.add_exception_handler(HTTPException, _error_response)
+    return app
+
+
+def _database_ok(store: Store) -> bool:
+    try:
+        with store.read() as session:
+            session.execute(text("SELECT 1"))
+    except StoreError:
+        return False
+    return True
+
+
+async def _error_response(_request: Request, exc: Exception) -> JSONResponse:
+    """Every error as JSON ``{"code", "message", "details"}``."""
+    details: dict[str, Any]
+    if isinstance(exc, NotFound):
+        status, code, details = 404, "not_found", {"kind": exc.kind, "id": exc.ident}
+    elif isinstance(exc, RequestValidationError):
+        status, code = 400, "invalid_request"
+        details = {"errors": [_validation_detail(error) for error in exc.errors()]}
+    elif isinstance(exc, HTTPException):
+        status, code, details = exc.status_code, "http_error", {}
+    elif isinstance(exc, StoreError):
+        status, code, details = 503, "store_unavailable", {}
+    else:
+        status, code, details = 400, "bad_request", {}
+    message = exc.detail if isinstance(exc, HTTPException) else _message(exc)
+    return JSONResponse({"code": code, "message": message, "details": details}, status_code=status)
+
+
+def _validation_detail(error: Any) -> dict[str, Any]:  # noqa: ANN401 - pydantic's error dict
+    return {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, RequestValidationError):
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"][1:]) or "request"
+        return f"invalid {field}: {first['msg']}"
+    return str(exc)
