@@ -1,5 +1,5 @@
 # calsync development commands. Each creates .venv on first use.
-#   make run    install and sync every active calendar once, on SQLite with config.example.toml
+#   make run    install and run the daemon (calsync run) on SQLite with config.example.toml
 #   make test   install and run the whole test suite (SQLite; PostgreSQL too when
 #               CALSYNC_TEST_POSTGRES_URL is set)
 #   make check  format, lint, types, import contracts and tests, as CI runs them
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/calsync --config config.example.toml sync --all
+	$(BIN)/calsync --config config.example.toml run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -62,7 +62,7 @@ class DaemonProcess:
             raise AssertionError(
                 f"no {event!r} log line within {timeout} s; logs: {self.logs[-20:]}"
             )
-        return found
+        return dict(found)
 
     def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
         try:

@@ -427,6 +427,7 @@ def test_failure_schedules_a_backoff_and_success_resets_it(
     run(store, settings, product_calendar, clock)
     cal = status(store, product_calendar)
     assert cal.failure_count == 0
+    assert cal.next_sync_at is not None
     assert NOW + timedelta(minutes=13.5) <= cal.next_sync_at <= NOW + timedelta(minutes=16.5)
 
 

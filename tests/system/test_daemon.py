@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 
 from calsync.store import repo
-from calsync.store.models import utc_now
+from calsync.store.models import Booking, SyncRun, utc_now
 from conftest import calendar
 from daemon_process import DaemonProcess, open_store, wait_until
 from feedserver import OVERALL
@@ -55,7 +55,7 @@ def world(tmp_path, feed_server):
             daemons.append(daemon)
             return daemon
 
-        def runs(self, calendar_id: uuid.UUID) -> list:
+        def runs(self, calendar_id: uuid.UUID) -> list[SyncRun]:
             with store.read() as session:
                 return list(reversed(repo.recent_runs(session, calendar_id, limit=100)))
 
@@ -63,7 +63,7 @@ def world(tmp_path, feed_server):
             with store.read() as session:
                 return repo.get_calendar(session, calendar_id)
 
-        def bookings(self) -> list:
+        def bookings(self) -> list[Booking]:
             with store.read() as session:
                 return list(repo.list_bookings(session))
 
