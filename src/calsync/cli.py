@@ -21,17 +21,21 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress
-from sqlalchemy.orm import DeclarativeBase  # noqa: TC002 - used at run time by resource()
+from sqlalchemy.orm import (
+    DeclarativeBase,  # noqa: TC002 - used at run time by resource()
+    Session,  # noqa: TC002
+)
 
 from calsync import __version__
 from calsync.config import Settings, load_settings
 from calsync.core.ical_in import ParsedFeed, parse_feed
 from calsync.errors import CalsyncError, ConfigError, InvalidFeed
+from calsync.feeds import FeedService, feed_path
 from calsync.fetch import FeedFetcher
 from calsync.logging import configure_logging
 from calsync.store import repo
 from calsync.store.db import Store
-from calsync.store.models import utc_now
+from calsync.store.models import ExternalCalendar, Product, utc_now
 from calsync.sync import SyncResult, parse_options, sync_calendar
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0])
@@ -102,8 +106,8 @@ def products_add(
         product = repo.add_product(
             session, name=name, timezone=zone, capacity=capacity, now=utc_now()
         )
-        row = resource(product)
-    _print_rows([row], as_json=as_json, columns=("id", "name", "timezone", "capacity"))
+        row = product_resource(product, context.settings)
+    _print_rows([row], as_json=as_json, columns=_PRODUCT_COLUMNS)
 
 
 @products_app.command("list")
@@ -111,13 +115,77 @@ def products_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List products."""
     context: _Context = ctx.obj
     with context.store() as store, store.read() as session:
-        rows = [resource(product) for product in repo.list_products(session)]
-    _print_rows(rows, as_json=as_json, columns=("id", "name", "timezone", "capacity"))
+        rows = [product_resource(p, context.settings) for p in repo.list_products(session)]
+    _print_rows(rows, as_json=as_json, columns=_PRODUCT_COLUMNS)
+
+
+@products_app.command("rotate-token")
+def products_rotate_token(ctx: typer.Context, product_id: uuid.UUID) -> None:
+    """Give a product a new feed URL; the old one (and its export URLs) answer 404 from now on."""
+    context: _Context = ctx.obj
+    with context.store() as store, store.write() as session:
+        row = product_resource(repo.rotate_feed_token(session, product_id), context.settings)
+    typer.echo(f"new feed URL: {row['feed_url']}")
+    typer.echo("Paste the new export URLs into every channel: the old ones no longer work.")
+
+
+@products_app.command("readers")
+def products_readers(
+    ctx: typer.Context, product_id: uuid.UUID, as_json: JsonOption = False
+) -> None:
+    """Who reads the product's feed: channel, export URL, last read; stale ones are marked."""
+    context: _Context = ctx.obj
+    now = utc_now()
+    after = timedelta(hours=context.settings.feeds.stale_reader_hours)
+    with context.store() as store, store.read() as session:
+        repo.get_product(session, product_id)
+        rows = [
+            {
+                "channel": reader.channel,
+                "external_calendar_id": _json_value(reader.external_calendar_id),
+                "last_read_at": _json_value(reader.last_read_at),
+                "reads": reader.reads,
+                "stale": reader.is_stale(now=now, after=after),
+            }
+            for reader in repo.feed_readers(session, product_id=product_id)
+        ]
+    _print_rows(
+        rows,
+        as_json=as_json,
+        columns=("channel", "external_calendar_id", "last_read_at", "reads", "stale"),
+    )
+    if not as_json and any(row["stale"] for row in rows):
+        typer.echo(
+            "A stale channel has stopped reading this feed: it no longer sees new bookings. "
+            "Check the export URL in that channel.",
+            err=True,
+        )
+
+
+@app.command("feed")
+def feed_command(
+    ctx: typer.Context,
+    product_id: uuid.UUID,
+    exclude: Annotated[
+        uuid.UUID | None, typer.Option(help="Leave out this calendar's imports.")
+    ] = None,
+) -> None:
+    """Print a product's outbound feed: the same bytes its feed URL serves."""
+    context: _Context = ctx.obj
+    with context.store() as store:
+        with store.read() as session:
+            repo.get_product(session, product_id)
+            if exclude is not None and repo.get_calendar(session, exclude).product_id != product_id:
+                msg = f"calendar {exclude} does not belong to product {product_id}"
+                raise typer.BadParameter(msg)
+        body = FeedService(store, context.settings.feeds).feed_of_product(product_id, exclude)
+    sys.stdout.buffer.write(body)
 
 
 # --- calendars -------------------------------------------------------------------------
 
 _CALENDAR_COLUMNS = ("id", "name", "tld", "active", "last_synced", "event_count", "error")
+_PRODUCT_COLUMNS = ("id", "name", "timezone", "capacity", "feed_url")
 
 
 @calendars_app.command("add")
@@ -144,7 +212,7 @@ def calendars_add(
             now=utc_now(),
         )
         calendar.name = calendar.name or calendar.tld
-        row = resource(calendar)
+        row = calendar_resource(session, calendar, context.settings)
     _print_rows([row], as_json=as_json, columns=_CALENDAR_COLUMNS)
 
 
@@ -157,7 +225,10 @@ def calendars_list(
     """List external calendars and their sync status."""
     context: _Context = ctx.obj
     with context.store() as store, store.read() as session:
-        rows = [resource(c) for c in repo.list_calendars(session, product_id=product)]
+        rows = [
+            calendar_resource(session, c, context.settings)
+            for c in repo.list_calendars(session, product_id=product)
+        ]
     _print_rows(rows, as_json=as_json, columns=_CALENDAR_COLUMNS)
 
 
@@ -166,7 +237,9 @@ def calendars_show(ctx: typer.Context, calendar_id: uuid.UUID, as_json: JsonOpti
     """Show a calendar's status and its last 10 sync runs."""
     context: _Context = ctx.obj
     with context.store() as store, store.read() as session:
-        calendar = resource(repo.get_calendar(session, calendar_id))
+        calendar = calendar_resource(
+            session, repo.get_calendar(session, calendar_id), context.settings
+        )
         runs = [resource(run) for run in repo.recent_runs(session, calendar_id)]
     if as_json:
         typer.echo(json.dumps({**calendar, "sync_runs": runs}, indent=2))
@@ -404,6 +477,23 @@ def db_upgrade(ctx: typer.Context) -> None:
 def resource(row: DeclarativeBase) -> dict[str, Any]:
     """A row as the API and ``--json`` show it: column names of DESIGN §3, JSON values."""
     return {column.key: _json_value(getattr(row, column.key)) for column in row.__mapper__.columns}
+
+
+def product_resource(product: Product, settings: Settings) -> dict[str, Any]:
+    """A product with its feed URL (the address channels subscribe to)."""
+    return {
+        **resource(product),
+        "feed_url": settings.server.base_url + feed_path(product.feed_token),
+    }
+
+
+def calendar_resource(
+    session: Session, calendar: ExternalCalendar, settings: Settings
+) -> dict[str, Any]:
+    """A calendar with its export URL: the product's feed without this calendar's own imports."""
+    token = repo.get_product(session, calendar.product_id).feed_token
+    export = settings.server.base_url + feed_path(token, exclude=calendar.id)
+    return {**resource(calendar), "export_url": export}
 
 
 def _json_value(value: object) -> object:

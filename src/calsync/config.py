@@ -65,6 +65,15 @@ class ServerSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = ""
+
+    @property
+    def base_url(self) -> str:
+        """The URL channels reach calsync at: ``public_url``, else the listen address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
 
 class SyncSettings(_Section):
@@ -89,6 +98,15 @@ class SyncSettings(_Section):
     max_delete_fraction: float = Field(default=0.5, gt=0, le=1)
 
 
+class FeedSettings(_Section):
+    """The outbound feeds channels subscribe to."""
+
+    summary: str = "Not available"
+    past_days: int = Field(default=30, ge=0)
+    refresh_minutes: int = Field(default=60, gt=0)
+    stale_reader_hours: float = Field(default=12.0, gt=0)
+
+
 class ProductSettings(_Section):
     """Defaults for new products."""
 
@@ -109,6 +127,7 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     fetch: FetchSettings = FetchSettings()
     sync: SyncSettings = SyncSettings()
+    feeds: FeedSettings = FeedSettings()
     products: ProductSettings = ProductSettings()
     logging: LoggingSettings = LoggingSettings()
 

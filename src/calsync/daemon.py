@@ -16,6 +16,7 @@ import os
 import secrets
 import signal
 import socket
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import structlog
@@ -24,7 +25,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import make_url
 
 from calsync import __version__
-from calsync.errors import ConfigError
+from calsync.errors import CalsyncError, ConfigError
+from calsync.feeds import FeedReadLog, FeedService, StaleReaderWatch
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
 from calsync.scheduler import Dispatcher, ParsePool
@@ -73,12 +75,22 @@ async def run_daemon(settings: Settings) -> int:
                 owner=replica_id(),
                 metrics=metrics,
             )
-            app = create_app(store=store, dispatcher=dispatcher, metrics=metrics)
+            feed_service = FeedService(store, settings.feeds)
+            read_log = FeedReadLog(store)
+            watch = StaleReaderWatch(store, settings.feeds)
+            app = create_app(
+                store=store,
+                dispatcher=dispatcher,
+                metrics=metrics,
+                feed_service=feed_service,
+                read_log=read_log,
+            )
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
             server = _Server(config)
             with _stop_signals() as stop:
                 scheduler = AsyncIOScheduler(timezone="UTC")
                 dispatcher.start(scheduler)
+                _add_feed_jobs(scheduler, read_log, watch, metrics)
                 scheduler.start()
                 serving = asyncio.create_task(server.serve(sockets=[listener]))
                 await _log_started(settings, store, listener, dispatcher.owner)
@@ -88,12 +100,37 @@ async def run_daemon(settings: Settings) -> int:
                 server.should_exit = True
                 await serving
                 stopping.cancel()
+                await asyncio.to_thread(read_log.flush)
     finally:
         parse_pool.close()
         listener.close()
         store.close()
     log.info("daemon.stopped")
     return 0
+
+
+def _add_feed_jobs(
+    scheduler: AsyncIOScheduler, read_log: FeedReadLog, watch: StaleReaderWatch, metrics: Metrics
+) -> None:
+    """Write feed reads in batches every 2 s; look for stale readers every 5 minutes."""
+
+    async def flush() -> None:
+        try:
+            await asyncio.to_thread(read_log.flush)
+        except CalsyncError as exc:
+            log.warning("feed_reads.flush_failed", error=str(exc))
+
+    async def check() -> None:
+        try:
+            metrics.stale_feed_readers.set(len(await asyncio.to_thread(watch.check)))
+        except CalsyncError as exc:
+            log.warning("feed.reader_check_failed", error=str(exc))
+
+    now = datetime.now(UTC)
+    for job, seconds in ((flush, 2), (check, 300)):
+        scheduler.add_job(
+            job, "interval", seconds=seconds, next_run_time=now, max_instances=1, coalesce=True
+        )
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -14,17 +14,27 @@
     │   │   └── FeedTooLarge        body, redirect or time cap exceeded
     │   ├── InvalidFeed             the body is not a readable iCalendar feed
     │   └── ParserFailed            the parser process died                 (retryable)
-    └── StoreError                  the database refused or is unreachable
-        └── NotFound                no such product, calendar or booking
+    ├── StoreError                  the database refused or is unreachable
+    │   └── NotFound                no such product, calendar or booking            404
+    └── ApiError                    the REST API refused a request (status, code, details)
+        ├── BadRequest              malformed or invalid input                      400
+        │   └── FilterRequired      PATCH or DELETE without a filter                400
+        ├── Unauthorized            missing, unknown or revoked API key             401
+        ├── MethodNotAllowed        a write to a read-only resource                 405
+        ├── Conflict                overlap, duplicate, self-link or cycle          409
+        │   └── ImportedBooking     an imported booking changes only through its feed
+        └── RangeNotSatisfiable     a Range or offset beyond the rows               416
 
 Errors carry their context as keyword-only attributes and build their own
 message; URLs in them are always redacted. ``retryable`` tells the scheduler
 whether another attempt may succeed without anyone changing anything.
+An :class:`ApiError` carries its HTTP ``status`` and ``code`` as class attributes,
+and ``details`` (JSON) and ``headers`` for the answer as instance attributes.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from calsync.core.redact import redact_url
 
@@ -133,3 +143,66 @@ class NotFound(StoreError):
         self.kind = kind
         self.ident = ident
         super().__init__(f"no {kind} with id {ident}")
+
+
+class ApiError(CalsyncError):
+    """The REST API refused a request: ``status`` and JSON ``{code, message, details}``."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+        self.headers: dict[str, str] = headers or {}
+        super().__init__(message)
+
+
+class BadRequest(ApiError):
+    """Malformed or invalid input: a body, a field, a filter, a header."""
+
+
+class FilterRequired(BadRequest):
+    """PATCH or DELETE without a filter, which would change or delete every row."""
+
+    code = "filter_required"
+
+
+class Unauthorized(ApiError):
+    """No API key, an unknown one or a revoked one."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class MethodNotAllowed(ApiError):
+    """A write to a read-only resource."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class Conflict(ApiError):
+    """The change conflicts with what is stored: an overlap, a duplicate, a self-link, a cycle."""
+
+    status = 409
+    code = "conflict"
+
+
+class ImportedBooking(Conflict):
+    """An imported booking changes only through its external calendar's feed."""
+
+    code = "imported_booking"
+
+
+class RangeNotSatisfiable(ApiError):
+    """A ``Range`` header or an ``offset`` that starts beyond the matching rows."""
+
+    status = 416
+    code = "range_not_satisfiable"

@@ -41,6 +41,11 @@ class Metrics:
             "calsync_calendars_due", "Active calendars due for a sync and not leased.",
             registry=self.registry,
         )  # fmt: skip
+        self.stale_feed_readers = Gauge(
+            "calsync_stale_feed_readers",
+            "Channels that read a product's feed and stopped (feeds.stale_reader_hours).",
+            registry=self.registry,
+        )
         self.last_success_age = Gauge(
             "calsync_last_successful_sync_age_seconds",
             "Age of the oldest last_synced among active calendars.",

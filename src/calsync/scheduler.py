@@ -213,20 +213,22 @@ class Dispatcher:
         self._metrics.last_success_age.set((now - oldest).total_seconds() if oldest else 0)
 
     async def prune(self) -> None:
-        """Delete sync runs older than ``sync.history_days``."""
+        """Delete sync runs and feed-read records older than ``sync.history_days``."""
         before = self._clock() - timedelta(days=self._settings.sync.history_days)
 
-        def prune() -> int:
+        def prune() -> tuple[int, int]:
             with self._store.write() as session:
-                return repo.prune_sync_runs(session, before=before)
+                runs = repo.prune_sync_runs(session, before=before)
+                reads = repo.prune_feed_reads(session, before=before)
+                return runs, reads
 
         try:
-            pruned = await asyncio.to_thread(prune)
+            runs, reads = await asyncio.to_thread(prune)
         except CalsyncError as exc:
-            log.warning("sync_runs.prune_failed", error=str(exc))
+            log.warning("history.prune_failed", error=str(exc))
             return
-        if pruned:
-            log.info("sync_runs.pruned", count=pruned, before=before.isoformat())
+        if runs or reads:
+            log.info("history.pruned", sync_runs=runs, feed_reads=reads, before=before.isoformat())
 
     async def shutdown(self, grace_seconds: float) -> None:
         """Stop claiming, let in-flight syncs finish within the grace, abandon the rest.

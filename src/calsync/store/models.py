@@ -24,8 +24,10 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    event,
+    inspect,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
 def utc_now() -> datetime:
@@ -88,6 +90,8 @@ class Product(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     capacity: Mapped[int] = mapped_column(Integer, default=1)
     feed_token: Mapped[str] = mapped_column(String(64), unique=True)
+    bookings_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When a booking of the product last changed: the version of its outbound feed."""
 
 
 class ExternalCalendar(Base):
@@ -203,3 +207,28 @@ class ApiKey(Base):
     hashed_secret: Mapped[str] = mapped_column(String(128), unique=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_feed_versions(session: Session, _context: object, _instances: object) -> None:
+    """Any insert, change or delete of a booking moves its product's ``bookings_changed_at``.
+
+    Outbound feeds derive their ETag from it, so every replica sees the change.
+    Bulk ``DELETE`` statements bypass this; their callers bump it themselves.
+    """
+    product_ids: set[uuid.UUID] = set()
+    for booking in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(booking, Booking):
+            continue
+        if booking in session.dirty and not session.is_modified(booking):
+            continue
+        product_ids.add(booking.product_id)
+        product_ids.update(inspect(booking).attrs.product_id.history.deleted or ())
+    if not product_ids:
+        return
+    now = utc_now()
+    with session.no_autoflush:
+        for product_id in product_ids:
+            product = session.get(Product, product_id)
+            if product is not None:
+                product.bookings_changed_at = now

@@ -12,12 +12,19 @@ from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, upd
 from calsync.core.diff import Plan, StoredBooking
 from calsync.domains import registrable_domain
 from calsync.errors import NotFound
-from calsync.store.models import Booking, ExternalCalendar, Product, SyncRun
+from calsync.store.models import (
+    Booking,
+    ExternalCalendar,
+    Product,
+    ProductCalendarLog,
+    SyncRun,
+    utc_now,
+)
 
 if TYPE_CHECKING:
     import uuid
     from collections.abc import Mapping, Sequence
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
     from sqlalchemy.orm import Session
 
@@ -111,6 +118,7 @@ def remove_calendar(session: Session, calendar_id: uuid.UUID) -> None:
     """Delete an external calendar and the bookings imported from it."""
     calendar = get_calendar(session, calendar_id)
     session.execute(delete(Booking).where(Booking.external_calendar_id == calendar_id))
+    get_product(session, calendar.product_id).bookings_changed_at = utc_now()
     session.delete(calendar)
 
 
@@ -206,6 +214,7 @@ def release_held(session: Session, calendar_id: uuid.UUID, *, now: datetime) -> 
     calendar.error = None
     if released:
         calendar.updated_at = now
+        get_product(session, calendar.product_id).bookings_changed_at = now
     return released
 
 
@@ -328,3 +337,58 @@ def oldest_success(session: Session) -> datetime | None:
 def feed_host(url: str) -> str:
     """The host a feed URL is fetched from, for per-host politeness limits."""
     return (urlsplit(url.replace("webcal://", "https://", 1)).hostname or "").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class FeedReader:
+    """A channel that reads a product's feed: when it last did, and how often."""
+
+    product_id: uuid.UUID
+    channel: str
+    external_calendar_id: uuid.UUID | None
+    last_read_at: datetime
+    reads: int
+
+    def is_stale(self, *, now: datetime, after: timedelta) -> bool:
+        """Whether it has not read the feed for longer than ``after``."""
+        return now - self.last_read_at > after
+
+
+def feed_readers(session: Session, *, product_id: uuid.UUID | None = None) -> list[FeedReader]:
+    """Who read which product's feed successfully, per channel and export URL, newest first."""
+    last_read = func.max(ProductCalendarLog.read_at)
+    query = (
+        select(
+            ProductCalendarLog.product_id,
+            ProductCalendarLog.channel,
+            ProductCalendarLog.external_calendar_id,
+            last_read,
+            func.count(),
+        )
+        .where(ProductCalendarLog.status == "success")
+        .group_by(
+            ProductCalendarLog.product_id,
+            ProductCalendarLog.channel,
+            ProductCalendarLog.external_calendar_id,
+        )
+        .order_by(last_read.desc())
+    )
+    if product_id is not None:
+        query = query.where(ProductCalendarLog.product_id == product_id)
+    return [
+        FeedReader(pid, channel, calendar_id, read, reads)
+        for pid, channel, calendar_id, read, reads in session.execute(query)
+    ]
+
+
+def prune_feed_reads(session: Session, *, before: datetime) -> int:
+    """Delete feed-read records older than ``before``; return how many."""
+    result = session.execute(delete(ProductCalendarLog).where(ProductCalendarLog.read_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def rotate_feed_token(session: Session, product_id: uuid.UUID) -> Product:
+    """Give a product a new feed token: its old feed URLs answer 404 from now on."""
+    product = get_product(session, product_id)
+    product.feed_token = new_feed_token()
+    return product

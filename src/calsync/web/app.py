@@ -19,11 +19,13 @@ from starlette.exceptions import HTTPException
 
 from calsync import __version__
 from calsync.errors import CalsyncError, NotFound, StoreError
+from calsync.feeds import FeedReadLog, FeedService  # noqa: TC001
 from calsync.metrics import Metrics  # noqa: TC001 - a run-time dependency of create_app
 from calsync.scheduler import Dispatcher  # noqa: TC001
 from calsync.store import repo
 from calsync.store.db import Store  # noqa: TC001
 from calsync.store.models import utc_now
+from calsync.web.feeds import feeds_router
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,10 +37,13 @@ def create_app(
     store: Store,
     dispatcher: Dispatcher | None,
     metrics: Metrics,
+    feed_service: FeedService,
+    read_log: FeedReadLog,
     clock: Callable[[], datetime] = utc_now,
 ) -> FastAPI:
     """The app; ``dispatcher`` is None when no scheduler runs in this process."""
     app = FastAPI(title="calsync", version=__version__)
+    app.include_router(feeds_router(feed_service, read_log, clock=clock))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -1,0 +1,243 @@
+"""Outbound feeds: one per product, rendered from the store, cached by a data-derived ETag.
+
+The ETag is a hash of the product's ``bookings_changed_at`` (bumped by every
+booking change), the excluded calendar, the day (the window moves daily) and the
+feed settings, so every replica computes the same ETag and renders the same
+bytes for the same data. Rendered bodies are kept in a small LRU cache.
+
+Every read is recorded in ``product_calendar_logs`` through :class:`FeedReadLog`,
+which batches the inserts so logging never slows a feed down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy import insert, or_, select
+
+from calsync.core.channels import classify_user_agent
+from calsync.core.ical_out import FeedEvent, render_feed
+from calsync.store import repo
+from calsync.store.models import Booking, ExternalCalendar, Product, ProductCalendarLog, utc_now
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session
+
+    from calsync.config import FeedSettings
+    from calsync.store.db import Store
+
+log = structlog.get_logger("calsync.feeds")
+_FORMAT = 1  # bump when the rendering changes, so every cached ETag changes with it
+_BLOCKING_STATUSES = ("confirmed", "tentative")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFeed:
+    """A feed's bytes and its validators."""
+
+    product_id: uuid.UUID
+    body: bytes
+    etag: str
+    last_modified: datetime
+
+
+def feed_path(feed_token: str, exclude: uuid.UUID | None = None) -> str:
+    """The path of a product's feed, optionally leaving out one calendar's imports."""
+    path = f"/ical/{feed_token}.ics"
+    return f"{path}?exclude={exclude}" if exclude else path
+
+
+class FeedService:
+    """Finds a product by its feed token and returns its feed, rendered at most once per version."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: FeedSettings,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        cache_size: int = 1024,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._cache: OrderedDict[tuple[uuid.UUID, uuid.UUID | None], RenderedFeed] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def feed(self, token: str, exclude: uuid.UUID | None = None) -> RenderedFeed | None:
+        """The feed of the product with this token, or None (unknown token or foreign exclude)."""
+        now = self._clock()
+        with self._store.read() as session:
+            product = session.scalar(select(Product).where(Product.feed_token == token))
+            if product is None or not hmac.compare_digest(product.feed_token, token):
+                return None
+            key = (product.id, exclude)
+            last_modified = product.bookings_changed_at or product.created_at
+            etag = self._etag(product.id, last_modified, exclude, now)
+            with self._lock:
+                cached = self._cache.get(key)
+                if cached is not None and cached.etag == etag:
+                    self._cache.move_to_end(key)
+                    return cached
+            if exclude is not None and not _is_calendar_of(session, exclude, product.id):
+                return None
+            body = self._render(session, product, exclude, last_modified, now)
+        rendered = RenderedFeed(product.id, body, etag, last_modified.replace(microsecond=0))
+        with self._lock:
+            self._cache[key] = rendered
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return rendered
+
+    def feed_of_product(self, product_id: uuid.UUID, exclude: uuid.UUID | None = None) -> bytes:
+        """The same bytes as the product's feed URL serves (for ``calsync feed``)."""
+        with self._store.read() as session:
+            product = session.get(Product, product_id)
+            token = product.feed_token if product is not None else ""
+        rendered = self.feed(token, exclude)
+        return rendered.body if rendered is not None else b""
+
+    def _etag(
+        self, product_id: uuid.UUID, version: datetime, exclude: uuid.UUID | None, now: datetime
+    ) -> str:
+        parts = (
+            _FORMAT,
+            product_id,
+            version.isoformat(),
+            exclude,
+            self._window_start(now).date().isoformat(),
+            self._settings.summary,
+            self._settings.refresh_minutes,
+        )
+        return '"' + hashlib.sha256(repr(parts).encode()).hexdigest()[:32] + '"'
+
+    def _window_start(self, now: datetime) -> datetime:
+        day = (now - timedelta(days=self._settings.past_days)).date()
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+    def _render(
+        self,
+        session: Session,
+        product: Product,
+        exclude: uuid.UUID | None,
+        version: datetime,
+        now: datetime,
+    ) -> bytes:
+        query = select(Booking).where(
+            Booking.product_id == product.id,
+            Booking.status.in_(_BLOCKING_STATUSES),
+            Booking.ends_at > self._window_start(now),
+        )
+        if exclude is not None:
+            query = query.where(
+                or_(Booking.external_calendar_id.is_(None), Booking.external_calendar_id != exclude)
+            )
+        events = [
+            FeedEvent(f"{b.id}@calsync", b.starts_at, b.ends_at, b.all_day)
+            for b in session.scalars(query)
+        ]
+        return render_feed(
+            events,
+            calendar_name=product.name,
+            summary=self._settings.summary,
+            stamp=version.replace(microsecond=0),
+            refresh_interval=timedelta(minutes=self._settings.refresh_minutes),
+        )
+
+
+def _is_calendar_of(session: Session, calendar_id: uuid.UUID, product_id: uuid.UUID) -> bool:
+    owner = session.scalar(
+        select(ExternalCalendar.product_id).where(ExternalCalendar.id == calendar_id)
+    )
+    return owner == product_id
+
+
+class FeedReadLog:
+    """Collects feed reads in memory and writes them in batches (``flush``)."""
+
+    def __init__(self, store: Store, *, max_pending: int = 100_000) -> None:
+        self._store = store
+        self._pending: list[dict[str, object]] = []
+        self._max_pending = max_pending
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def record(
+        self,
+        *,
+        product_id: uuid.UUID,
+        external_calendar_id: uuid.UUID | None,
+        user_agent: str,
+        status: str,
+        read_at: datetime,
+    ) -> None:
+        """Note one read; cheap, no I/O."""
+        row: dict[str, object] = {
+            "id": uuid.uuid4(),
+            "product_id": product_id,
+            "external_calendar_id": external_calendar_id,
+            "read_at": read_at,
+            "user_agent": user_agent[:500],
+            "channel": classify_user_agent(user_agent),
+            "status": status,
+            "created_at": read_at,
+            "updated_at": read_at,
+        }
+        with self._lock:
+            if len(self._pending) >= self._max_pending:
+                self.dropped += 1
+                return
+            self._pending.append(row)
+
+    def flush(self) -> int:
+        """Write the pending reads in one transaction; return how many."""
+        with self._lock:
+            rows, self._pending = self._pending, []
+        if rows:
+            with self._store.write() as session:
+                session.execute(insert(ProductCalendarLog), rows)
+        return len(rows)
+
+
+class StaleReaderWatch:
+    """Reports channels that used to read a feed and stopped: a silent cause of double bookings."""
+
+    def __init__(
+        self, store: Store, settings: FeedSettings, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self._store = store
+        self._after = timedelta(hours=settings.stale_reader_hours)
+        self._clock = clock
+        self._warned: set[tuple[uuid.UUID, str, uuid.UUID | None]] = set()
+
+    def check(self) -> list[repo.FeedReader]:
+        """The stale readers now; one warning log line when a reader turns stale."""
+        now = self._clock()
+        with self._store.read() as session:
+            readers = repo.feed_readers(session)
+        stale = [reader for reader in readers if reader.is_stale(now=now, after=self._after)]
+        keys = {(r.product_id, r.channel, r.external_calendar_id) for r in stale}
+        for reader in stale:
+            key = (reader.product_id, reader.channel, reader.external_calendar_id)
+            if key not in self._warned:
+                log.warning(
+                    "feed.reader_stale",
+                    product_id=str(reader.product_id),
+                    channel=reader.channel,
+                    external_calendar_id=str(reader.external_calendar_id or ""),
+                    last_read_at=reader.last_read_at.isoformat(),
+                )
+        self._warned = keys
+        return stale

@@ -1,0 +1,384 @@
+"""Outbound feeds: round trips through two parsers, exclude, validators, rotation, readers, loops."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from ical.calendar_stream import IcsCalendarStream
+from sqlalchemy import select
+
+from calsync.core.ical_in import parse_feed
+from calsync.feeds import FeedReadLog, FeedService, StaleReaderWatch, feed_path
+from calsync.fetch import FeedFetcher
+from calsync.metrics import Metrics
+from calsync.store import repo
+from calsync.store.models import Booking, Product
+from calsync.sync import sync_calendar
+from calsync.web.app import create_app
+from conftest import NOW, make_settings, parse_options
+
+
+@pytest.fixture
+def app_parts(store, settings, clock):
+    """A FeedService, FeedReadLog and TestClient on the test store, at a fixed clock."""
+    service = FeedService(store, settings.feeds, clock=clock)
+    read_log = FeedReadLog(store)
+    app = create_app(
+        store=store,
+        dispatcher=None,
+        metrics=Metrics(),
+        feed_service=service,
+        read_log=read_log,
+        clock=clock,
+    )
+    with TestClient(app) as client:
+        yield service, read_log, client
+
+
+def add_product(store, name: str = "Beach house", timezone: str = "Europe/Amsterdam") -> Product:
+    with store.write() as session:
+        return repo.add_product(session, name=name, timezone=timezone, capacity=2, now=NOW)
+
+
+def add_booking(
+    store,
+    product_id,
+    start,
+    end,
+    *,
+    all_day=False,
+    calendar_id=None,
+    status="confirmed",
+    summary="Jansen family",
+) -> uuid.UUID:
+    with store.write() as session:
+        booking = Booking(
+            product_id=product_id, external_calendar_id=calendar_id, source_key=str(uuid.uuid4()) if calendar_id else None,
+            starts_at=start, ends_at=end, all_day=all_day, summary=summary, status=status,
+        )  # fmt: skip
+        session.add(booking)
+        session.flush()
+        return booking.id
+
+
+def add_calendar(
+    store, product_id, url: str = "https://www.airbnb.com/calendar/ical/1.ics"
+) -> uuid.UUID:
+    with store.write() as session:
+        return repo.add_calendar(
+            session,
+            product_id=product_id,
+            name="c",
+            ical_url=url,
+            time_offset=0,
+            active=True,
+            now=NOW,
+        ).id
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_round_trip_through_calsync_and_an_independent_parser(store, app_parts):
+    """Timed, all-day, DST-crossing and two-unit bookings come back as the same intervals, twice."""
+    _, _, client = app_parts
+    product = add_product(store)
+    bookings = [
+        (utc(2026, 12, 1), utc(2026, 12, 5), True),
+        (utc(2026, 12, 10, 14), utc(2026, 12, 12, 10), False),
+        (utc(2027, 3, 27, 14), utc(2027, 3, 29, 9), False),  # over the spring DST change
+        (utc(2027, 10, 30), utc(2027, 11, 2), True),  # over the autumn DST change
+        (utc(2027, 1, 5), utc(2027, 1, 8), True),
+        (utc(2027, 1, 5), utc(2027, 1, 8), True),  # a second unit, the same nights
+    ]
+    for start, end, all_day in bookings:
+        add_booking(store, product.id, start, end, all_day=all_day)
+    answer = client.get(feed_path(product.feed_token))
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "text/calendar; charset=utf-8"
+    expected = sorted((s, e, a) for s, e, a in bookings)
+
+    parsed = parse_feed(answer.content, parse_options(timezone="UTC"))
+    assert sorted((b.starts_at, b.ends_at, b.all_day) for b in parsed.blocks) == expected
+
+    independent = IcsCalendarStream.calendar_from_ics(answer.text)
+    again = []
+    for event in independent.timeline_tz(UTC):
+        all_day = not isinstance(event.dtstart, datetime)
+        start = (
+            utc(event.dtstart.year, event.dtstart.month, event.dtstart.day)
+            if all_day
+            else event.dtstart.astimezone(UTC)
+        )
+        end = (
+            utc(event.dtend.year, event.dtend.month, event.dtend.day)
+            if all_day
+            else event.dtend.astimezone(UTC)
+        )
+        again.append((start, end, all_day))
+    assert sorted(again) == expected
+
+
+def test_feed_says_nothing_about_guests_and_is_valid_rfc5545(store, app_parts):
+    """SUMMARY is neutral, every line ends in CRLF and is at most 75 octets, UIDs are stable."""
+    _, _, client = app_parts
+    product = add_product(store)
+    booking_id = add_booking(
+        store,
+        product.id,
+        utc(2026, 12, 1),
+        utc(2026, 12, 5),
+        all_day=True,
+        summary="Jansen family, +31 6 1234 5678",
+    )
+    body = client.get(feed_path(product.feed_token)).content
+    assert b"Jansen" not in body
+    assert b"SUMMARY:Not available\r\n" in body
+    assert f"UID:{booking_id}@calsync".encode() in body
+    assert b"X-WR-CALNAME:Beach house\r\n" in body
+    assert b"REFRESH-INTERVAL;VALUE=DURATION:PT1H\r\n" in body
+    lines = body.split(b"\r\n")
+    assert lines[-1] == b""
+    assert all(len(line) <= 75 and b"\n" not in line for line in lines)
+    assert client.get(feed_path(product.feed_token)).content == body
+
+
+def test_cancelled_and_old_bookings_are_left_out(store, app_parts):
+    """Cancelled bookings and those that ended over 30 days ago are not in the feed."""
+    _, _, client = app_parts
+    product = add_product(store)
+    add_booking(
+        store, product.id, utc(2026, 12, 1), utc(2026, 12, 5), all_day=True, status="cancelled"
+    )
+    add_booking(store, product.id, utc(2026, 9, 1), utc(2026, 9, 5), all_day=True)
+    kept = add_booking(store, product.id, utc(2026, 10, 20), utc(2026, 10, 25), all_day=True)
+    body = client.get(feed_path(product.feed_token)).content
+    assert body.count(b"BEGIN:VEVENT") == 1
+    assert f"UID:{kept}@calsync".encode() in body
+
+
+def test_exclude_leaves_out_exactly_one_calendars_bookings(store, app_parts):
+    """?exclude=<calendar> drops that calendar's imports, keeps the other calendar's and direct ones."""
+    _, _, client = app_parts
+    product = add_product(store)
+    airbnb, booking_com = (
+        add_calendar(store, product.id),
+        add_calendar(store, product.id, "https://admin.booking.com/ical?t=x"),
+    )
+    from_airbnb = add_booking(
+        store, product.id, utc(2026, 12, 1), utc(2026, 12, 5), all_day=True, calendar_id=airbnb
+    )
+    from_booking = add_booking(
+        store, product.id, utc(2026, 12, 6), utc(2026, 12, 8), all_day=True, calendar_id=booking_com
+    )
+    direct = add_booking(store, product.id, utc(2026, 12, 9), utc(2026, 12, 10), all_day=True)
+    body = client.get(feed_path(product.feed_token, exclude=airbnb)).content
+    assert f"{from_airbnb}@calsync".encode() not in body
+    assert f"{from_booking}@calsync".encode() in body
+    assert f"{direct}@calsync".encode() in body
+
+
+@pytest.mark.parametrize("exclude", ["not-a-uuid", str(uuid.uuid4())])
+def test_bad_or_foreign_exclude_is_404(store, app_parts, exclude):
+    """An exclude that is not one of the product's calendars is 404, as an unknown token is."""
+    _, _, client = app_parts
+    product = add_product(store)
+    other = add_product(store, "Other")
+    foreign = add_calendar(store, other.id)
+    target = exclude if exclude == "not-a-uuid" else str(foreign)
+    assert client.get(f"/ical/{product.feed_token}.ics?exclude={target}").status_code == 404
+
+
+def test_unknown_token_is_404_without_a_hint(store, app_parts):
+    """An unknown token answers a bare 404."""
+    _, _, client = app_parts
+    answer = client.get("/ical/not-a-real-token.ics")
+    assert (answer.status_code, answer.text) == (404, "not found\n")
+
+
+def test_validators_and_304(store, app_parts):
+    """ETag and Last-Modified are sent; a matching If-None-Match or If-Modified-Since gives 304."""
+    _, _, client = app_parts
+    product = add_product(store)
+    add_booking(store, product.id, utc(2026, 12, 1), utc(2026, 12, 5), all_day=True)
+    first = client.get(feed_path(product.feed_token))
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    assert etag.startswith('"')
+    assert (
+        client.get(feed_path(product.feed_token), headers={"If-None-Match": etag}).status_code
+        == 304
+    )
+    assert (
+        client.get(feed_path(product.feed_token), headers={"If-None-Match": '"other"'}).status_code
+        == 200
+    )
+    assert (
+        client.get(
+            feed_path(product.feed_token), headers={"If-Modified-Since": modified}
+        ).status_code
+        == 304
+    )
+
+
+def test_head_gives_the_headers_without_the_body(store, app_parts):
+    """HEAD answers 200 with the same ETag and the body's length, and no body."""
+    _, _, client = app_parts
+    product = add_product(store)
+    add_booking(store, product.id, utc(2026, 12, 1), utc(2026, 12, 5), all_day=True)
+    get = client.get(feed_path(product.feed_token))
+    head = client.head(feed_path(product.feed_token))
+    assert (head.status_code, head.headers["etag"], head.content) == (200, get.headers["etag"], b"")
+    assert head.headers["content-length"] == str(len(get.content))
+
+
+def test_etag_changes_with_any_booking_change_and_is_the_same_on_every_replica(
+    store, settings, app_parts, clock
+):
+    """Insert, change, delete each give a new ETag; a second FeedService (a replica) agrees."""
+    service, _, _ = app_parts
+    replica = FeedService(store, settings.feeds, clock=clock)
+    product = add_product(store)
+    etags = [service.feed(product.feed_token).etag]
+    booking_id = add_booking(store, product.id, utc(2026, 12, 1), utc(2026, 12, 5), all_day=True)
+    etags.append(service.feed(product.feed_token).etag)
+    with store.write() as session:
+        session.get(Booking, booking_id).ends_at = utc(2026, 12, 6)
+    etags.append(service.feed(product.feed_token).etag)
+    assert replica.feed(product.feed_token) == service.feed(product.feed_token)
+    with store.write() as session:
+        session.delete(session.get(Booking, booking_id))
+    etags.append(service.feed(product.feed_token).etag)
+    assert len(set(etags)) == 4
+    assert replica.feed(product.feed_token).body == service.feed(product.feed_token).body
+
+
+def test_rotated_token_makes_the_old_url_404(store, app_parts):
+    """After rotate-token the old feed URL is 404 and the new one serves the feed."""
+    _, _, client = app_parts
+    product = add_product(store)
+    with store.write() as session:
+        new_token = repo.rotate_feed_token(session, product.id).feed_token
+    assert client.get(feed_path(product.feed_token)).status_code == 404
+    assert client.get(feed_path(new_token)).status_code == 200
+
+
+def test_reads_are_logged_in_batches_with_their_channel(store, app_parts, clock):
+    """Each read is noted in memory, written on flush, with the channel told from the User-Agent."""
+    _, read_log, client = app_parts
+    product = add_product(store)
+    calendar_id = add_calendar(store, product.id)
+    client.get(
+        feed_path(product.feed_token, exclude=calendar_id),
+        headers={"User-Agent": "Google-Calendar-Importer"},
+    )
+    client.get(feed_path(product.feed_token), headers={"User-Agent": "Airbnb/1.0 CalendarSync"})
+    with store.read() as session:
+        assert repo.feed_readers(session) == []
+    assert read_log.flush() == 2
+    with store.read() as session:
+        readers = {
+            (r.channel, r.external_calendar_id)
+            for r in repo.feed_readers(session, product_id=product.id)
+        }
+    assert readers == {("google", calendar_id), ("airbnb", None)}
+
+
+def test_a_channel_that_stops_reading_is_reported_stale_once(store, settings, app_parts, clock):
+    """A reader silent for longer than feeds.stale_reader_hours is stale, with one warning line."""
+    import structlog.testing
+
+    _, read_log, client = app_parts
+    product = add_product(store)
+    client.get(feed_path(product.feed_token), headers={"User-Agent": "Booking.com iCal"})
+    read_log.flush()
+    watch = StaleReaderWatch(store, settings.feeds, clock=clock)
+    assert watch.check() == []
+    clock.now = NOW + timedelta(hours=13)
+    with structlog.testing.capture_logs() as logs:
+        assert [r.channel for r in watch.check()] == ["booking.com"]
+        assert [r.channel for r in watch.check()] == ["booking.com"]
+    assert [entry["event"] for entry in logs] == ["feed.reader_stale"]
+
+
+def serve_in_thread(app):
+    """Run the app on a real 127.0.0.1 socket in a thread; return (base URL, stop)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
+
+
+def test_two_products_importing_each_others_export_urls_converge_without_echoes(
+    store, database_url
+):
+    """A channel loop (A imports B's export URL, B imports A's) converges with no echo.
+
+    After two syncs each product has its own booking and the other's, once.
+    """
+    settings = make_settings(database_url)
+    service, read_log = FeedService(store, settings.feeds), FeedReadLog(store)
+    app = create_app(
+        store=store, dispatcher=None, metrics=Metrics(), feed_service=service, read_log=read_log
+    )
+    base, stop = serve_in_thread(app)
+    try:
+        a, b = add_product(store, "A"), add_product(store, "B")
+        a_direct = add_booking(store, a.id, utc(2026, 12, 1), utc(2026, 12, 5), all_day=True)
+        b_direct = add_booking(store, b.id, utc(2026, 12, 10), utc(2026, 12, 12), all_day=True)
+        a_from_b = add_calendar(store, a.id, "https://placeholder.invalid/")
+        b_from_a = add_calendar(store, b.id, "https://placeholder.invalid/")
+        with store.write() as session:  # each imports the other's export URL for it
+            repo.get_calendar(session, a_from_b).ical_url = base + feed_path(
+                b.feed_token, exclude=b_from_a
+            )
+            repo.get_calendar(session, b_from_a).ical_url = base + feed_path(
+                a.feed_token, exclude=a_from_b
+            )
+
+        async def sync_all() -> None:
+            async with FeedFetcher(settings.fetch) as fetcher:
+                for calendar_id in (a_from_b, b_from_a):
+                    result = await sync_calendar(
+                        calendar_id, store=store, fetcher=fetcher, settings=settings
+                    )
+                    assert result.outcome != "failed", result.error
+
+        for _ in range(2):
+            asyncio.run(sync_all())
+        with store.read() as session:
+            rows = session.scalars(select(Booking).order_by(Booking.starts_at)).all()
+            by_product = {
+                name: sorted(
+                    (
+                        r.starts_at.date().isoformat(),
+                        r.ends_at.date().isoformat(),
+                        r.external_calendar_id is None,
+                    )
+                    for r in rows
+                    if r.product_id == pid
+                )
+                for name, pid in (("A", a.id), ("B", b.id))
+            }
+        assert by_product == {
+            "A": [("2026-12-01", "2026-12-05", True), ("2026-12-10", "2026-12-12", False)],
+            "B": [("2026-12-01", "2026-12-05", False), ("2026-12-10", "2026-12-12", True)],
+        }
+        assert {a_direct, b_direct} <= {r.id for r in rows}
+    finally:
+        stop()
