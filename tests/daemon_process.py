@@ -71,8 +71,9 @@ class DaemonProcess:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
 
-    def post(self, path: str) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.url + path, method="POST", data=b"")
+    def post(self, path: str, *, api_key: str | None = None) -> tuple[int, bytes]:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        request = urllib.request.Request(self.url + path, method="POST", data=b"", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, response.read()

@@ -27,6 +27,7 @@ from sqlalchemy.orm import (
 )
 
 from calsync import __version__
+from calsync.cli_keys import apikey_app
 from calsync.config import Settings, load_settings
 from calsync.core.ical_in import ParsedFeed, parse_feed
 from calsync.errors import CalsyncError, ConfigError, InvalidFeed
@@ -47,6 +48,7 @@ app.add_typer(products_app, name="products")
 app.add_typer(calendars_app, name="calendars")
 app.add_typer(bookings_app, name="bookings")
 app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import uuid  # noqa: TC003 - Typer reads annotations at run time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 
+from calsync.apikeys import create_api_key, list_api_keys, revoke_api_key
 from calsync.store.models import utc_now
-from calsync.web.auth import create_api_key, list_api_keys, revoke_api_key
-from calsync.web.resources import json_value
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,7 +43,13 @@ class CliContext(Protocol):
 
 def _row(key: ApiKey) -> dict[str, Any]:
     """A key as listed: never its hash."""
-    return {column: json_value(getattr(key, column)) for column in _COLUMNS}
+    return {column: _json_value(getattr(key, column)) for column in _COLUMNS}
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value if value is None or isinstance(value, str) else str(value)
 
 
 @apikey_app.command("create")
@@ -89,7 +95,7 @@ def apikey_revoke(
     context: CliContext = ctx.obj
     with context.store() as store, store.write() as session:
         key = revoke_api_key(session, key_id, now=utc_now())
-        revoked_at = json_value(key.revoked_at)
+        revoked_at = _json_value(key.revoked_at)
     typer.echo(f"revoked {key_id} (since {revoked_at})")
 
 

@@ -84,6 +84,7 @@ async def run_daemon(settings: Settings) -> int:
                 metrics=metrics,
                 feed_service=feed_service,
                 read_log=read_log,
+                settings=settings,
             )
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
             server = _Server(config)

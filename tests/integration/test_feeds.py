@@ -6,16 +6,18 @@ import asyncio
 import socket
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from ical.calendar_stream import IcsCalendarStream
 from sqlalchemy import select
 
 from calsync.core.ical_in import parse_feed
-from calsync.feeds import FeedReadLog, FeedService, StaleReaderWatch, feed_path
+from calsync.feeds import FeedReadLog, FeedService, RenderedFeed, StaleReaderWatch, feed_path
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
 from calsync.store import repo
@@ -36,6 +38,7 @@ def app_parts(store, settings, clock):
         metrics=Metrics(),
         feed_service=service,
         read_log=read_log,
+        settings=settings,
         clock=clock,
     )
     with TestClient(app) as client:
@@ -83,8 +86,22 @@ def add_calendar(
         ).id
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC)
+
+
+def as_utc(moment: date | datetime | None) -> tuple[datetime, bool]:
+    """An instant from the independent parser as (aware UTC, all-day)."""
+    assert moment is not None
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC), False
+    return utc(moment.year, moment.month, moment.day), True
+
+
+def rendered(service: FeedService, token: str) -> RenderedFeed:
+    feed = service.feed(token)
+    assert feed is not None
+    return feed
 
 
 def test_round_trip_through_calsync_and_an_independent_parser(store, app_parts):
@@ -112,17 +129,7 @@ def test_round_trip_through_calsync_and_an_independent_parser(store, app_parts):
     independent = IcsCalendarStream.calendar_from_ics(answer.text)
     again = []
     for event in independent.timeline_tz(UTC):
-        all_day = not isinstance(event.dtstart, datetime)
-        start = (
-            utc(event.dtstart.year, event.dtstart.month, event.dtstart.day)
-            if all_day
-            else event.dtstart.astimezone(UTC)
-        )
-        end = (
-            utc(event.dtend.year, event.dtend.month, event.dtend.day)
-            if all_day
-            else event.dtend.astimezone(UTC)
-        )
+        (start, all_day), (end, _) = as_utc(event.dtstart), as_utc(event.dtend)
         again.append((start, end, all_day))
     assert sorted(again) == expected
 
@@ -246,18 +253,18 @@ def test_etag_changes_with_any_booking_change_and_is_the_same_on_every_replica(
     service, _, _ = app_parts
     replica = FeedService(store, settings.feeds, clock=clock)
     product = add_product(store)
-    etags = [service.feed(product.feed_token).etag]
+    etags = [rendered(service, product.feed_token).etag]
     booking_id = add_booking(store, product.id, utc(2026, 12, 1), utc(2026, 12, 5), all_day=True)
-    etags.append(service.feed(product.feed_token).etag)
+    etags.append(rendered(service, product.feed_token).etag)
     with store.write() as session:
         session.get(Booking, booking_id).ends_at = utc(2026, 12, 6)
-    etags.append(service.feed(product.feed_token).etag)
+    etags.append(rendered(service, product.feed_token).etag)
     assert replica.feed(product.feed_token) == service.feed(product.feed_token)
     with store.write() as session:
         session.delete(session.get(Booking, booking_id))
-    etags.append(service.feed(product.feed_token).etag)
+    etags.append(rendered(service, product.feed_token).etag)
     assert len(set(etags)) == 4
-    assert replica.feed(product.feed_token).body == service.feed(product.feed_token).body
+    assert rendered(replica, product.feed_token).body == rendered(service, product.feed_token).body
 
 
 def test_rotated_token_makes_the_old_url_404(store, app_parts):
@@ -308,7 +315,7 @@ def test_a_channel_that_stops_reading_is_reported_stale_once(store, settings, ap
     assert [entry["event"] for entry in logs] == ["feed.reader_stale"]
 
 
-def serve_in_thread(app):
+def serve_in_thread(app: FastAPI) -> tuple[str, Callable[[], None]]:
     """Run the app on a real 127.0.0.1 socket in a thread; return (base URL, stop)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -334,8 +341,9 @@ def test_two_products_importing_each_others_export_urls_converge_without_echoes(
     settings = make_settings(database_url)
     service, read_log = FeedService(store, settings.feeds), FeedReadLog(store)
     app = create_app(
-        store=store, dispatcher=None, metrics=Metrics(), feed_service=service, read_log=read_log
-    )
+        store=store, dispatcher=None, metrics=Metrics(), feed_service=service, read_log=read_log,
+        settings=settings,
+    )  # fmt: skip
     base, stop = serve_in_thread(app)
     try:
         a, b = add_product(store, "A"), add_product(store, "B")

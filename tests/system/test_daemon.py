@@ -107,7 +107,7 @@ def test_manual_trigger_wakes_the_dispatcher(world, feed_server):
     daemon.wait_for_log("daemon.started")
     feed_server.serve("/late.ics", STAYS)
     calendar_id = world.add_calendar("/late.ics")  # added after the first tick ran
-    status, _ = daemon.post(f"/v1/external_calendars/{calendar_id}/sync")
+    status, _ = daemon.post(f"/v1/external_calendars/{calendar_id}/sync", api_key=world.key)
     assert status == 202
     triggered = time.monotonic()
     assert wait_until(lambda: world.runs(calendar_id), timeout=15), "the trigger was not picked up"
@@ -115,11 +115,12 @@ def test_manual_trigger_wakes_the_dispatcher(world, feed_server):
     assert world.calendar(calendar_id).sync_requested_at is None
 
 
-def test_unknown_calendar_trigger_is_404(world):
-    """POST …/sync for an unknown id is 404 with a JSON error; a malformed id is 400."""
+def test_trigger_needs_a_key_and_a_known_calendar(world):
+    """POST …/sync: 401 without an API key, 404 for an unknown id, 400 for a malformed one."""
     daemon = world.start()
-    assert daemon.post(f"/v1/external_calendars/{uuid.uuid4()}/sync")[0] == 404
-    assert daemon.post("/v1/external_calendars/not-a-uuid/sync")[0] == 400
+    assert daemon.post(f"/v1/external_calendars/{uuid.uuid4()}/sync")[0] == 401
+    assert daemon.post(f"/v1/external_calendars/{uuid.uuid4()}/sync", api_key=world.key)[0] == 404
+    assert daemon.post("/v1/external_calendars/not-a-uuid/sync", api_key=world.key)[0] == 400
 
 
 def test_failing_feed_backs_off_exponentially(world, feed_server):
@@ -220,7 +221,7 @@ def test_healthz_answers_while_a_10000_event_feed_is_parsed(world, feed_server):
     daemon = world.start(sync__tick_seconds=3600)
     feed_server.serve("/big.ics", big_feed(10_000))
     calendar_id = world.add_calendar("/big.ics")
-    daemon.post(f"/v1/external_calendars/{calendar_id}/sync")
+    daemon.post(f"/v1/external_calendars/{calendar_id}/sync", api_key=world.key)
     assert wait_until(lambda: feed_server.hits("/big.ics") >= 1, timeout=15)
     latencies = []
     deadline = time.monotonic() + 120

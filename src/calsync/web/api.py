@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -52,7 +53,7 @@ from calsync.web.resources import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from calsync.store.db import Store
     from calsync.store.models import Base
@@ -273,18 +274,16 @@ def _matching(resource: Resource, filters: Sequence[Any]) -> Any:  # noqa: ANN40
     return select(model).where(*filters).order_by(model.created_at, model.id).with_for_update()
 
 
-class _conflicts:  # noqa: N801 - used like a function: `with _conflicts():`
+@contextmanager
+def _conflicts() -> Iterator[None]:
     """Turn a constraint violation the checks did not foresee (a race) into a 409."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, IntegrityError):
-            raise Conflict(
-                "the change conflicts with stored data (a duplicate, or a row that was "
-                "deleted meanwhile)"
-            ) from exc
+    try:
+        yield
+    except IntegrityError as exc:
+        raise Conflict(
+            "the change conflicts with stored data (a duplicate, or a row that was "
+            "deleted meanwhile)"
+        ) from exc
 
 
 def _single_params(

@@ -7,7 +7,7 @@ Errors are presented in one place, :func:`_error_response`: JSON
 from __future__ import annotations
 
 import asyncio
-import uuid  # noqa: TC003 - FastAPI reads path parameter types at run time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -18,13 +18,15 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
 from calsync import __version__
-from calsync.errors import CalsyncError, NotFound, StoreError
-from calsync.feeds import FeedReadLog, FeedService  # noqa: TC001
+from calsync.config import Settings  # noqa: TC001 - a run-time dependency of create_app
+from calsync.errors import ApiError, CalsyncError, NotFound, StoreError
+from calsync.feeds import FeedReadLog, FeedService, feed_path
 from calsync.metrics import Metrics  # noqa: TC001 - a run-time dependency of create_app
 from calsync.scheduler import Dispatcher  # noqa: TC001
 from calsync.store import repo
 from calsync.store.db import Store  # noqa: TC001
-from calsync.store.models import utc_now
+from calsync.store.models import ExternalCalendar, Product, utc_now
+from calsync.web.api import api_router
 from calsync.web.feeds import feeds_router
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ def create_app(
     metrics: Metrics,
     feed_service: FeedService,
     read_log: FeedReadLog,
+    settings: Settings,
     clock: Callable[[], datetime] = utc_now,
 ) -> FastAPI:
     """The app; ``dispatcher`` is None when no scheduler runs in this process."""
@@ -68,26 +71,55 @@ def create_app(
         """Prometheus metrics."""
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post(
-        "/v1/external_calendars/{calendar_id}/sync", status_code=202, tags=["external_calendars"]
+    app.include_router(
+        api_router(
+            store=store,
+            clock=clock,
+            wake=dispatcher.wake if dispatcher is not None else _no_dispatcher,
+            default_timezone=settings.products.default_timezone,
+            extra_fields=_computed_fields(store, settings, clock),
+            extra_schema=_COMPUTED_SCHEMA,
+        )
     )
-    async def trigger_sync(calendar_id: uuid.UUID) -> dict[str, Any]:
-        """Sync this external calendar now, without waiting for its schedule."""
-
-        def request() -> dict[str, Any]:
-            with store.write() as session:
-                calendar = repo.request_sync(session, calendar_id, now=clock())
-                return {"id": str(calendar.id), "sync_requested_at": calendar.sync_requested_at}
-
-        answer = await asyncio.to_thread(request)
-        if dispatcher is not None:
-            dispatcher.wake()
-        return answer
-
     app.add_exception_handler(CalsyncError, _error_response)
     app.add_exception_handler(RequestValidationError, _error_response)
     app.add_exception_handler(HTTPException, _error_response)
     return app
+
+
+_COMPUTED_SCHEMA: dict[str, dict[str, dict[str, Any]]] = {
+    "external_calendars": {"export_url": {"type": "string", "format": "uri"}},
+    "products": {
+        "feed_url": {"type": "string", "format": "uri"},
+        "stale_readers": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def _computed_fields(
+    store: Store, settings: Settings, clock: Callable[[], datetime]
+) -> dict[str, Callable[[Any], dict[str, Any]]]:
+    """Read-only fields the API adds: feed and export URLs, and the stale feed readers."""
+    base = settings.server.base_url
+    stale_after = timedelta(hours=settings.feeds.stale_reader_hours)
+
+    def product_fields(product: Product) -> dict[str, Any]:
+        with store.read() as session:
+            readers = repo.feed_readers(session, product_id=product.id)
+        now = clock()
+        stale = [r.channel for r in readers if r.is_stale(now=now, after=stale_after)]
+        return {"feed_url": base + feed_path(product.feed_token), "stale_readers": stale}
+
+    def calendar_fields(calendar: ExternalCalendar) -> dict[str, Any]:
+        with store.read() as session:
+            token = repo.get_product(session, calendar.product_id).feed_token
+        return {"export_url": base + feed_path(token, exclude=calendar.id)}
+
+    return {"products": product_fields, "external_calendars": calendar_fields}
+
+
+def _no_dispatcher() -> None:
+    """Without a scheduler in this process a manual trigger waits for the daemon's tick."""
 
 
 def _database_ok(store: Store) -> bool:
@@ -107,6 +139,8 @@ async def _error_response(_request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, RequestValidationError):
         status, code = 400, "invalid_request"
         details = {"errors": [_validation_detail(error) for error in exc.errors()]}
+    elif isinstance(exc, ApiError):
+        status, code, details = exc.status, exc.code, exc.details
     elif isinstance(exc, HTTPException):
         status, code, details = exc.status_code, "http_error", {}
     elif isinstance(exc, StoreError):
@@ -114,7 +148,9 @@ async def _error_response(_request: Request, exc: Exception) -> JSONResponse:
     else:
         status, code, details = 400, "bad_request", {}
     message = exc.detail if isinstance(exc, HTTPException) else _message(exc)
-    return JSONResponse({"code": code, "message": message, "details": details}, status_code=status)
+    headers = exc.headers if isinstance(exc, ApiError | HTTPException) else None
+    body = {"code": code, "message": message, "details": details}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _validation_detail(error: Any) -> dict[str, Any]:  # noqa: ANN401 - pydantic's error dict

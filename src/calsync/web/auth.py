@@ -1,40 +1,51 @@
-"""API keys: ``Authorization: Bearer calsync_…``, stored as a SHA-256 hash only.
+"""The API's authentication: ``Authorization: Bearer calsync_…`` checked against the store.
 
-A key is ``calsync_`` followed by 32 random bytes (URL-safe base64). The store
-keeps its SHA-256 hex digest in ``api_keys.hashed_secret``: a presented key is
-hashed and looked up by that digest, then compared in constant time. A revoked
-key (``revoked_at`` set) is refused. ``last_used_at`` is written at most once a
-minute per key, so reading the API does not mean a write per request.
+Keys are made, listed and revoked with :mod:`calsync.apikeys` (re-exported here);
+:func:`require_api_key` builds the FastAPI dependency every ``/v1`` route uses.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import secrets
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import or_, select, update
 
-from calsync.errors import BadRequest, NotFound, Unauthorized
-from calsync.store.models import ApiKey
+from calsync.apikeys import (
+    KEY_PREFIX,
+    TOUCH_INTERVAL,
+    authenticate,
+    create_api_key,
+    find_api_key,
+    hash_secret,
+    list_api_keys,
+    new_secret,
+    revoke_api_key,
+    touch_api_key,
+)
+from calsync.errors import Unauthorized
+from calsync.store.models import ApiKey  # noqa: TC001 - FastAPI reads the return annotation
 
 if TYPE_CHECKING:
-    import uuid
-    from collections.abc import Awaitable, Callable, Sequence
-
-    from sqlalchemy.orm import Session
+    from collections.abc import Awaitable, Callable
+    from datetime import datetime
 
     from calsync.store.db import Store
 
-KEY_PREFIX = "calsync_"
-NAME_MAX_LENGTH = 200
-TOUCH_INTERVAL = timedelta(minutes=1)
-"""``last_used_at`` is updated at most this often per key."""
+__all__ = [
+    "KEY_PREFIX",
+    "TOUCH_INTERVAL",
+    "authenticate",
+    "create_api_key",
+    "find_api_key",
+    "hash_secret",
+    "list_api_keys",
+    "new_secret",
+    "require_api_key",
+    "revoke_api_key",
+    "touch_api_key",
+]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -42,77 +53,6 @@ _bearer = HTTPBearer(
     description="An API key made with `calsync apikey create NAME`, sent as "
     "`Authorization: Bearer calsync_…`.",
 )
-
-
-def new_secret() -> str:
-    """A fresh API key: ``calsync_`` and 32 random bytes, URL-safe."""
-    return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_secret(secret: str) -> str:
-    """The SHA-256 hex digest stored for a key."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def create_api_key(session: Session, *, name: str, now: datetime) -> tuple[ApiKey, str]:
-    """Store a new key named ``name``; return its row and the secret, which is not stored."""
-    if not name.strip() or len(name) > NAME_MAX_LENGTH:
-        raise BadRequest(f"an API key needs a name of 1 to {NAME_MAX_LENGTH} characters")
-    secret = new_secret()
-    key = ApiKey(name=name, hashed_secret=hash_secret(secret), created_at=now, updated_at=now)
-    session.add(key)
-    session.flush()
-    return key, secret
-
-
-def list_api_keys(session: Session) -> Sequence[ApiKey]:
-    """Every key, revoked ones too, oldest first."""
-    return session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)).all()
-
-
-def revoke_api_key(session: Session, key_id: uuid.UUID, *, now: datetime) -> ApiKey:
-    """Revoke a key from now on (again: keeps the first time); :class:`NotFound` if unknown."""
-    key = session.get(ApiKey, key_id)
-    if key is None:
-        raise NotFound(kind="API key", ident=str(key_id))
-    if key.revoked_at is None:
-        key.revoked_at = now
-        key.updated_at = now
-    return key
-
-
-def find_api_key(session: Session, secret: str) -> ApiKey | None:
-    """The key whose secret this is, revoked or not; None if there is none."""
-    digest = hash_secret(secret)
-    key = session.scalar(select(ApiKey).where(ApiKey.hashed_secret == digest))
-    if key is None or not hmac.compare_digest(key.hashed_secret, digest):
-        return None
-    return key
-
-
-def touch_api_key(session: Session, key_id: uuid.UUID, *, now: datetime) -> None:
-    """Set ``last_used_at`` unless it was set less than :data:`TOUCH_INTERVAL` ago."""
-    session.execute(
-        update(ApiKey)
-        .where(
-            ApiKey.id == key_id,
-            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - TOUCH_INTERVAL),
-        )
-        .values(last_used_at=now)
-    )
-
-
-def authenticate(store: Store, secret: str, *, now: datetime) -> ApiKey:
-    """The valid key for ``secret``, its use recorded; :class:`Unauthorized` otherwise."""
-    with store.read() as session:
-        key = find_api_key(session, secret)
-    if key is None or key.revoked_at is not None:
-        reason = "unknown API key" if key is None else "this API key was revoked"
-        raise Unauthorized(reason, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    if key.last_used_at is None or now - key.last_used_at >= TOUCH_INTERVAL:
-        with store.write() as session:
-            touch_api_key(session, key.id, now=now)
-    return key
 
 
 def require_api_key(
