@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 
+from calsync.apikeys import create_api_key
 from calsync.store import repo
 from calsync.store.models import Booking, SyncRun, utc_now
 from conftest import calendar
@@ -36,9 +37,12 @@ def world(tmp_path, feed_server):
         product_id = repo.add_product(
             session, name="House", timezone="UTC", capacity=1, now=utc_now()
         ).id
+        _, api_key = create_api_key(session, name="tests", now=utc_now())
     daemons: list[DaemonProcess] = []
 
     class World:
+        key = api_key
+
         def add_calendar(self, path: str) -> uuid.UUID:
             with store.write() as session:
                 return repo.add_calendar(
