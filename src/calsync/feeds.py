@@ -26,7 +26,14 @@ from sqlalchemy import insert, or_, select
 from calsync.core.channels import classify_user_agent
 from calsync.core.ical_out import FeedEvent, render_feed
 from calsync.store import repo
-from calsync.store.models import Booking, ExternalCalendar, Product, ProductCalendarLog, utc_now
+from calsync.store.models import (
+    BLOCKING_STATUSES,
+    Booking,
+    ExternalCalendar,
+    Product,
+    ProductCalendarLog,
+    utc_now,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +45,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("calsync.feeds")
 _FORMAT = 1  # bump when the rendering changes, so every cached ETag changes with it
-_BLOCKING_STATUSES = ("confirmed", "tentative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +143,7 @@ class FeedService:
     ) -> bytes:
         query = select(Booking).where(
             Booking.product_id == product.id,
-            Booking.status.in_(_BLOCKING_STATUSES),
+            Booking.status.in_(BLOCKING_STATUSES),
             Booking.ends_at > self._window_start(now),
         )
         if exclude is not None:

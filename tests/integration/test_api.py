@@ -853,14 +853,16 @@ def test_all_day_at_midnight_utc_with_offset_is_accepted(client, products):
 
 
 def test_overlap_beyond_capacity_is_409_listing_conflicts(client, store, products):
-    """A booking that would exceed capacity is 409 conflict listing the bookings in the way."""
+    """A booking that would exceed capacity is 409 conflict listing the nights and bookings in the way."""
     product = products["Beach house"]
     calendar_id, imported_id = imported(store, product["id"], starts="2026-12-10")
     response = client.post("/v1/bookings", json=booking(product, "2026-12-12", "2026-12-15"))
     answer = error(response, 409, "conflict")
+    assert ["2026-12-12"] == answer["details"]["nights"]
     assert [
         {
             "booking_id": imported_id,
+            "product_id": product["id"],
             "starts_at": "2026-12-10T00:00:00Z",
             "ends_at": "2026-12-13T00:00:00Z",
             "external_calendar_id": calendar_id,

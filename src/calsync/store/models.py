@@ -71,6 +71,10 @@ NAMING_CONVENTION = {
 }
 
 
+BLOCKING_STATUSES = ("confirmed", "tentative")
+"""Booking statuses that occupy their nights (a cancelled booking frees them)."""
+
+
 class Base(DeclarativeBase):
     """Base of every table: a UUID id and creation/update times."""
 
@@ -121,6 +125,8 @@ class ExternalCalendar(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     held_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    units: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """Units of the product each imported block takes."""
 
 
 class Booking(Base):
@@ -144,6 +150,8 @@ class Booking(Base):
     units: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(16), default="confirmed")
     delete_held_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    echo_of: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    """The booking this one echoes: a channel re-exporting what calsync sent it."""
 
 
 class CapacityGroupDependency(Base):

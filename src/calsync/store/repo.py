@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, true, update
 
+from calsync.core.availability import Graph, Occupancy, Occupant, ProductNode
 from calsync.core.diff import Plan, StoredBooking
 from calsync.domains import registrable_domain
 from calsync.errors import NotFound
 from calsync.store.models import (
+    BLOCKING_STATUSES,
     Booking,
+    CapacityGroupDependency,
     ExternalCalendar,
     Product,
     ProductCalendarLog,
@@ -23,8 +27,8 @@ from calsync.store.models import (
 
 if TYPE_CHECKING:
     import uuid
-    from collections.abc import Mapping, Sequence
-    from datetime import datetime, timedelta
+    from collections.abc import Iterable, Mapping, Sequence
+    from datetime import datetime
 
     from sqlalchemy.orm import Session
 
@@ -392,3 +396,74 @@ def rotate_feed_token(session: Session, product_id: uuid.UUID) -> Product:
     product = get_product(session, product_id)
     product.feed_token = new_feed_token()
     return product
+
+
+def dependency_links(session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Every (accumulator, element) pair."""
+    rows = session.execute(
+        select(CapacityGroupDependency.accumulator_id, CapacityGroupDependency.element_id)
+    )
+    return [(accumulator, element) for accumulator, element in rows]
+
+
+def load_occupancy(
+    session: Session,
+    product_ids: Iterable[uuid.UUID],
+    *,
+    since: datetime,
+    until: datetime,
+    exclude_booking: uuid.UUID | None = None,
+    exclude_calendar: uuid.UUID | None = None,
+) -> Occupancy:
+    """The occupancy of these products and of every product linked to them, in [since, until).
+
+    Only blocking bookings count (confirmed, tentative), and no echoes. The time
+    range is widened by a day each way so timed bookings land on their nights.
+    ``exclude_booking`` leaves out a booking being changed; ``exclude_calendar`` the
+    imports of one calendar (a feed's ``?exclude=``).
+    """
+    graph = Graph.of(dependency_links(session))
+    related: set[uuid.UUID] = set()
+    for product_id in product_ids:
+        related |= graph.related(product_id)
+    products = session.scalars(select(Product).where(Product.id.in_(related))).all()
+    bookings = session.scalars(
+        select(Booking).where(
+            Booking.product_id.in_(related),
+            Booking.status.in_(BLOCKING_STATUSES),
+            Booking.echo_of.is_(None),
+            Booking.ends_at > since - timedelta(days=1),
+            Booking.starts_at < until + timedelta(days=1),
+            Booking.id != exclude_booking if exclude_booking else true(),
+            or_(
+                Booking.external_calendar_id.is_(None),
+                Booking.external_calendar_id != exclude_calendar,
+            )
+            if exclude_calendar
+            else true(),
+        )
+    )
+    calendar_units = dict(
+        session.execute(
+            select(ExternalCalendar.id, ExternalCalendar.units).where(
+                ExternalCalendar.product_id.in_(related)
+            )
+        ).all()
+    )
+    return Occupancy.of(
+        [ProductNode(p.id, p.capacity, p.timezone) for p in products],
+        [
+            Occupant(
+                b.id,
+                b.product_id,
+                b.starts_at,
+                b.ends_at,
+                b.all_day,
+                b.units,
+                b.external_calendar_id,
+            )
+            for b in bookings
+        ],
+        graph,
+        calendar_units=calendar_units,
+    )

@@ -26,7 +26,7 @@ from zoneinfo import available_timezones
 
 from sqlalchemy import select
 
-from calsync.bookings import BLOCKING_STATUSES, conflicting_bookings
+from calsync.bookings import BLOCKING_STATUSES, collision
 from calsync.domains import registrable_domain
 from calsync.errors import BadRequest, Conflict, ImportedBooking
 from calsync.store import repo
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.elements import KeyedColumnElement
 
 ALWAYS_READ_ONLY = frozenset({"id", "created_at", "updated_at"})
+_NIGHTS_LISTED = 5  # in a 409's message; details.nights has them all
 URL_MAX_LENGTH = 2048
 TIME_OFFSET_LIMIT = 48
 """``time_offset`` is hours, from -48 to 48: enough for any channel's timezone mistake."""
@@ -485,43 +486,45 @@ def _check_times(booking: Booking) -> None:
 
 
 def _check_capacity(session: Session, booking: Booking) -> None:
+    """Refuse (409) a booking that does not fit its product's nights, after dependencies."""
     product = session.get(Product, booking.product_id)
     capacity = product.capacity if product is not None else 0
-    in_the_way = conflicting_bookings(
+    found = collision(
         session,
         booking.product_id,
         booking.starts_at,
         booking.ends_at,
-        booking.units,
+        all_day=booking.all_day,
+        units=booking.units,
         exclude_id=booking.id,
     )
-    if not in_the_way and booking.units <= capacity:
+    if found is None:
         return
-    if in_the_way:
-        message = (
-            f"the booking would exceed the product's capacity of {capacity} "
-            f"(overlaps {len(in_the_way)} booking{'s' if len(in_the_way) > 1 else ''}); "
-            "add force=true to book anyway"
-        )
-    else:
-        message = (
-            f"{booking.units} units exceed the product's capacity of {capacity}; "
-            "add force=true to book anyway"
-        )
+    nights = [night.night.isoformat() for night in found.nights]
+    listed = nights[:_NIGHTS_LISTED]
+    more = len(nights) - len(listed)
+    shown = ", ".join(listed) + (f" and {more} more" if more else "")
+    message = (
+        f"{len(nights)} night{'s' if len(nights) > 1 else ''} not available "
+        f"for {booking.units} unit{'s' if booking.units > 1 else ''}: {shown}; "
+        "add force=true to book anyway"
+    )
     raise Conflict(
         message,
         details={
             "capacity": capacity,
+            "nights": nights,
             "conflicts": [
                 {
                     "booking_id": str(other.id),
+                    "product_id": str(other.product_id),
                     "starts_at": _iso(other.starts_at),
                     "ends_at": _iso(other.ends_at),
                     "external_calendar_id": (
                         str(other.external_calendar_id) if other.external_calendar_id else None
                     ),
                 }
-                for other in in_the_way
+                for other in found.bookings
             ],
         },
     )
