@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import insert, or_, select
 
+from calsync.core.availability import Graph, blocked_ranges
+from calsync.core.blocks import date_at_midnight
 from calsync.core.channels import classify_user_agent
 from calsync.core.ical_out import FeedEvent, render_feed
 from calsync.store import repo
@@ -36,7 +38,7 @@ from calsync.store.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from sqlalchemy.orm import Session
 
@@ -44,7 +46,8 @@ if TYPE_CHECKING:
     from calsync.store.db import Store
 
 log = structlog.get_logger("calsync.feeds")
-_FORMAT = 1  # bump when the rendering changes, so every cached ETag changes with it
+_FORMAT = 2  # bump when the rendering changes, so every cached ETag changes with it
+_HORIZON_DAYS = 1100  # nights exported ahead: beyond any channel's booking window
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +92,11 @@ class FeedService:
             if product is None or not hmac.compare_digest(product.feed_token, token):
                 return None
             key = (product.id, exclude)
-            last_modified = product.bookings_changed_at or product.created_at
-            etag = self._etag(product.id, last_modified, exclude, now)
+            links = repo.dependency_links(session)
+            related = Graph.of(links).related(product.id)
+            versions = _versions(session, related)
+            last_modified = max(version for _, version, _ in versions)
+            etag = self._etag(product.id, (versions, sorted(links)), exclude, now)
             with self._lock:
                 cached = self._cache.get(key)
                 if cached is not None and cached.etag == etag:
@@ -98,7 +104,9 @@ class FeedService:
                     return cached
             if exclude is not None and not _is_calendar_of(session, exclude, product.id):
                 return None
-            body = self._render(session, product, exclude, last_modified, now)
+            simple = related == {product.id} and product.capacity == 1
+            render = self._render_bookings if simple else self._render_nights
+            body = render(session, product, exclude, last_modified, now)
         rendered = RenderedFeed(product.id, body, etag, last_modified.replace(microsecond=0))
         with self._lock:
             self._cache[key] = rendered
@@ -116,12 +124,12 @@ class FeedService:
         return rendered.body if rendered is not None else b""
 
     def _etag(
-        self, product_id: uuid.UUID, version: datetime, exclude: uuid.UUID | None, now: datetime
+        self, product_id: uuid.UUID, version: object, exclude: uuid.UUID | None, now: datetime
     ) -> str:
         parts = (
             _FORMAT,
             product_id,
-            version.isoformat(),
+            version,
             exclude,
             self._window_start(now).date().isoformat(),
             self._settings.summary,
@@ -133,7 +141,7 @@ class FeedService:
         day = (now - timedelta(days=self._settings.past_days)).date()
         return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
-    def _render(
+    def _render_bookings(
         self,
         session: Session,
         product: Product,
@@ -141,9 +149,11 @@ class FeedService:
         version: datetime,
         now: datetime,
     ) -> bytes:
+        """A single-unit product with no links: one event per booking, at its exact times."""
         query = select(Booking).where(
             Booking.product_id == product.id,
             Booking.status.in_(BLOCKING_STATUSES),
+            Booking.echo_of.is_(None),
             Booking.ends_at > self._window_start(now),
         )
         if exclude is not None:
@@ -154,6 +164,38 @@ class FeedService:
             FeedEvent(f"{b.id}@calsync", b.starts_at, b.ends_at, b.all_day)
             for b in session.scalars(query)
         ]
+        return self._calendar(events, product, version)
+
+    def _render_nights(
+        self,
+        session: Session,
+        product: Product,
+        exclude: uuid.UUID | None,
+        version: datetime,
+        now: datetime,
+    ) -> bytes:
+        """Several units or linked products: the unavailable nights, merged into ranges.
+
+        iCal cannot say "2 of 3 left", so only fully booked nights are exported.
+        """
+        since = self._window_start(now)
+        until = since + timedelta(days=self._settings.past_days + _HORIZON_DAYS)
+        occupancy = repo.load_occupancy(
+            session, [product.id], since=since, until=until, exclude_calendar=exclude
+        )
+        nights = occupancy.nights(product.id, since.date(), until.date())
+        events = [
+            FeedEvent(
+                f"{product.id}-{first:%Y%m%d}-{checkout:%Y%m%d}@calsync",
+                date_at_midnight(first),
+                date_at_midnight(checkout),
+                all_day=True,
+            )
+            for first, checkout in blocked_ranges(nights)
+        ]
+        return self._calendar(events, product, version)
+
+    def _calendar(self, events: list[FeedEvent], product: Product, version: datetime) -> bytes:
         return render_feed(
             events,
             calendar_name=product.name,
@@ -161,6 +203,18 @@ class FeedService:
             stamp=version.replace(microsecond=0),
             refresh_interval=timedelta(minutes=self._settings.refresh_minutes),
         )
+
+
+def _versions(
+    session: Session, products: Iterable[uuid.UUID]
+) -> list[tuple[uuid.UUID, datetime, int]]:
+    """(id, version, capacity) of each product: what its feed and its linked feeds depend on."""
+    rows = session.execute(
+        select(Product.id, Product.bookings_changed_at, Product.created_at, Product.capacity)
+        .where(Product.id.in_(list(products)))
+        .order_by(Product.id)
+    )
+    return [(pid, changed or created, capacity) for pid, changed, created, capacity in rows]
 
 
 def _is_calendar_of(session: Session, calendar_id: uuid.UUID, product_id: uuid.UUID) -> bool:

@@ -219,12 +219,15 @@ class ApiKey(Base):
 
 @event.listens_for(Session, "before_flush")
 def _bump_feed_versions(session: Session, _context: object, _instances: object) -> None:
-    """Any insert, change or delete of a booking moves its product's ``bookings_changed_at``.
+    """A booking's insert, change or delete, or a link's, moves ``bookings_changed_at``.
 
     Outbound feeds derive their ETag from it, so every replica sees the change.
     Bulk ``DELETE`` statements bypass this; their callers bump it themselves.
     """
     product_ids: set[uuid.UUID] = set()
+    for link in (*session.new, *session.deleted):
+        if isinstance(link, CapacityGroupDependency):
+            product_ids.update((link.accumulator_id, link.element_id))
     for booking in (*session.new, *session.dirty, *session.deleted):
         if not isinstance(booking, Booking):
             continue
