@@ -26,7 +26,7 @@ from sqlalchemy.orm import (
     Session,  # noqa: TC002
 )
 
-from calsync import __version__
+from calsync import __version__, reports
 from calsync.cli_keys import apikey_app
 from calsync.config import Settings, load_settings
 from calsync.core.ical_in import ParsedFeed, parse_feed
@@ -119,6 +119,24 @@ def products_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     with context.store() as store, store.read() as session:
         rows = [product_resource(p, context.settings) for p in repo.list_products(session)]
     _print_rows(rows, as_json=as_json, columns=_PRODUCT_COLUMNS)
+
+
+@products_app.command("link")
+def products_link(ctx: typer.Context, accumulator_id: uuid.UUID, element_id: uuid.UUID) -> None:
+    """Make ELEMENT a part of ACCUMULATOR (a room of the house): each blocks the other."""
+    context: _Context = ctx.obj
+    with context.store() as store, store.write() as session:
+        repo.link_products(session, accumulator_id, element_id, now=utc_now())
+    typer.echo(f"linked: {element_id} is an element of {accumulator_id}")
+
+
+@products_app.command("unlink")
+def products_unlink(ctx: typer.Context, accumulator_id: uuid.UUID, element_id: uuid.UUID) -> None:
+    """Remove the link between ACCUMULATOR and ELEMENT."""
+    context: _Context = ctx.obj
+    with context.store() as store, store.write() as session:
+        repo.unlink_products(session, accumulator_id, element_id)
+    typer.echo(f"unlinked: {element_id} is no longer an element of {accumulator_id}")
 
 
 @products_app.command("rotate-token")
@@ -353,6 +371,66 @@ def _summary(result: SyncResult) -> str:
         f"(HTTP {result.http_status or '-'}, {result.duration_ms} ms)"
     )
     return f"{line} error: {result.error}" if result.error else line
+
+
+# --- availability ---------------------------------------------------------------------
+
+
+@app.command("availability")
+def availability_command(
+    ctx: typer.Context,
+    product_id: uuid.UUID,
+    first: Annotated[str, typer.Option("--from", help="First night, YYYY-MM-DD.")],
+    until: Annotated[str, typer.Option("--until", help="Night after the last, YYYY-MM-DD.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Per night: units booked, capacity, available, and the bookings that cause it."""
+    context: _Context = ctx.obj
+    start, end = _parse_date("--from", first), _parse_date("--until", until)
+    with context.store() as store, store.read() as session:
+        rows = reports.availability(session, product_id, start, end)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        row["booked"] = f"{row['units_booked']}/{row['capacity']}"
+        row["by"] = ", ".join(b["id"][:8] for b in row["bookings"])
+    _print_rows(rows, as_json=False, columns=("date", "available", "booked", "by"))
+
+
+@app.command("conflicts")
+def conflicts_command(
+    ctx: typer.Context,
+    product: Annotated[uuid.UUID | None, typer.Option(help="Only this product's.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Double bookings that arrived from channels anyway (from today on); exit 1 if any."""
+    context: _Context = ctx.obj
+    with context.store() as store, store.read() as session:
+        rows = reports.conflicts(session, now=utc_now(), product_id=product)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    elif rows:
+        for row in rows:
+            row["booked"] = f"{row['units_booked']}/{row['capacity']}"
+            row["calendars"] = ", ".join(
+                str(b["external_calendar_id"] or "direct")[:8] for b in row["bookings"]
+            )
+        _print_rows(
+            rows, as_json=False, columns=("product_id", "from", "until", "booked", "calendars")
+        )
+    else:
+        typer.echo("no conflicts")
+    if rows:
+        raise typer.Exit(1)
+
+
+def _parse_date(option: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        msg = f"{option}: not a date (YYYY-MM-DD): {text!r}"
+        raise typer.BadParameter(msg) from exc
 
 
 # --- daemon --------------------------------------------------------------------------

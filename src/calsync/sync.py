@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
@@ -45,6 +46,10 @@ Outcome = Literal["changed", "unchanged", "not_modified", "failed", "held"]
 Parser = Callable[[bytes, ParseOptions], Awaitable[ParsedFeed]]
 log = structlog.get_logger("calsync.sync")
 _LOGGED_SKIPS = 20
+_ANONYMOUS = re.compile(
+    r"|(?:.*\()?(?:not available|unavailable|blocked|busy|closed)(?:\).*)?"
+    r"|closed\s*-\s*not available|.*\(not available\)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +329,12 @@ def _apply(
         prodid_changed=feed.prodid is not None and parsed.prodid != feed.prodid,
         guard=DeletionGuard(max_delete_fraction=settings.sync.max_delete_fraction),
     )
-    repo.apply_plan(session, calendar, bookings, plan, now=now)
+    touched = repo.apply_plan(session, calendar, bookings, plan, now=now)
+    echoes = repo.mark_echoes(
+        session, calendar, touched, is_anonymous=anonymous_summary(settings.feeds.summary)
+    )
+    if echoes:
+        log.info("feed.echoes_marked", calendar_id=str(calendar.id), count=echoes)
     _log_feed_problems(parsed)
     calendar.prodid = parsed.prodid
     calendar.event_count = len(parsed.blocks)
@@ -346,6 +356,21 @@ def _apply(
         skipped=len(parsed.skipped),
         error=calendar.error,
     )
+
+
+def anonymous_summary(own_summary: str) -> Callable[[str], bool]:
+    """Whether a summary carries no reservation data ("Not available", "Blocked", empty…).
+
+    Such an import may be a channel re-exporting calsync's own feed; a summary
+    naming a reservation ("Reserved", a guest) never is.
+    """
+    own = own_summary.strip().lower()
+
+    def anonymous(summary: str) -> bool:
+        text = summary.strip().lower()
+        return text == own or bool(_ANONYMOUS.fullmatch(text))
+
+    return anonymous
 
 
 def _log_feed_problems(parsed: ParsedFeed) -> None:

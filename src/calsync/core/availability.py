@@ -219,7 +219,7 @@ class Occupancy:
         available = (
             consumed + units <= node.capacity
             and not booked_above
-            and all(self.consumed(d, night)[0] == 0 for d in self.graph.descendants(product))
+            and not any(self._taken(d, night) for d in self.graph.descendants(product))
             and all(
                 self.consumed(a, night)[0] + units <= self.products[a].capacity
                 for a in self.graph.ancestors(product)
@@ -228,6 +228,19 @@ class Occupancy:
         )
         above_ids = tuple(i for a in booked_above for i in self.own(a, night)[1])
         return Night(product, night, consumed, node.capacity, available, ids + above_ids)
+
+    def _wholes(self, product: uuid.UUID, night: date) -> int:
+        """Bookings (one per calendar) on accumulators of ``product`` that night: each takes it."""
+        return sum(
+            1
+            for a in self.graph.ancestors(product)
+            for units, _ in self._own.get((a, night), {}).values()
+            if units > 0
+        )
+
+    def _taken(self, product: uuid.UUID, night: date) -> bool:
+        """Whether anything occupies the product: its own bookings, or a booked accumulator."""
+        return self.consumed(product, night)[0] > 0 or self._wholes(product, night) > 0
 
     def nights(self, product: uuid.UUID, first: date, last: date) -> list[Night]:
         """Every night from ``first`` up to (not including) ``last``."""
@@ -247,7 +260,8 @@ class Occupancy:
                 booked_above = [
                     a for a in self.graph.ancestors(product) if self.own(a, night)[0] > 0
                 ]
-                over = consumed > node.capacity or (booked_above and consumed > 0)
+                whole = self._wholes(product, night)
+                over = consumed > node.capacity or (whole > 0 and consumed > 0) or whole > 1
                 if over:
                     above = tuple(i for a in booked_above for i in self.own(a, night)[1])
                     total = consumed + sum(self.own(a, night)[0] for a in booked_above)

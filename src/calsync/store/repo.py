@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, cast
@@ -13,7 +14,7 @@ from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, tru
 from calsync.core.availability import Graph, Occupancy, Occupant, ProductNode
 from calsync.core.diff import Plan, StoredBooking
 from calsync.domains import registrable_domain
-from calsync.errors import NotFound
+from calsync.errors import Conflict, NotFound
 from calsync.store.models import (
     BLOCKING_STATUSES,
     Booking,
@@ -26,8 +27,7 @@ from calsync.store.models import (
 )
 
 if TYPE_CHECKING:
-    import uuid
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from datetime import datetime
 
     from sqlalchemy.orm import Session
@@ -172,27 +172,42 @@ def apply_plan(
     plan: Plan,
     *,
     now: datetime,
-) -> None:
-    """Carry out ``plan`` on the calendar's loaded ``bookings`` (the caller commits)."""
+) -> list[uuid.UUID]:
+    """Carry out ``plan`` on the calendar's loaded ``bookings`` (the caller commits).
+
+    Returns the ids of the bookings inserted or updated.
+    """
     for action in plan.deletes:
         session.delete(bookings[action.booking_id])
     session.flush()
+    touched: list[uuid.UUID] = []
     for update_action in plan.updates:
-        _copy_block(bookings[update_action.booking_id], update_action.block, now)
+        booking = bookings[update_action.booking_id]
+        if (
+            booking.echo_of is not None
+            and (booking.starts_at, booking.ends_at, booking.all_day)
+            != update_action.block.interval
+        ):
+            booking.echo_of = None  # moved: no longer the echo it was; looked at again
+        _copy_block(booking, update_action.block, now)
+        touched.append(booking.id)
     for insert in plan.inserts:
         booking = Booking(
+            id=uuid.uuid4(),
             product_id=calendar.product_id,
             external_calendar_id=calendar.id,
             created_at=now,
         )
         _copy_block(booking, insert.block, now)
         session.add(booking)
+        touched.append(booking.id)
     for booking_id in plan.unheld:
         bookings[booking_id].delete_held_at = None
     for hold in plan.holds:
         held = bookings[hold.booking_id]
         held.delete_held_at = held.delete_held_at or now
     session.flush()
+    return touched
 
 
 def _copy_block(booking: Booking, block: Block, now: datetime) -> None:
@@ -467,3 +482,118 @@ def load_occupancy(
         graph,
         calendar_units=calendar_units,
     )
+
+
+def check_dependency(
+    session: Session,
+    accumulator_id: uuid.UUID,
+    element_id: uuid.UUID,
+    *,
+    ignore_id: uuid.UUID | None = None,
+) -> None:
+    """Refuse (409) a self-link, a duplicate or a cycle, naming the products.
+
+    ``ignore_id`` is a link being changed, left out of the comparison.
+    """
+    names = dict(
+        session.execute(
+            select(Product.id, Product.name).where(Product.id.in_([accumulator_id, element_id]))
+        ).all()
+    )
+    details = {"accumulator_id": str(accumulator_id), "element_id": str(element_id)}
+    accumulator = f"{names.get(accumulator_id, accumulator_id)!s}"
+    element = f"{names.get(element_id, element_id)!s}"
+    if accumulator_id == element_id:
+        msg = f"product {accumulator!r} cannot be an element of itself"
+        raise Conflict(msg, details=details)
+    links = session.execute(
+        select(
+            CapacityGroupDependency.id,
+            CapacityGroupDependency.accumulator_id,
+            CapacityGroupDependency.element_id,
+        )
+    ).all()
+    others = [(a, e) for link_id, a, e in links if link_id != ignore_id]
+    if (accumulator_id, element_id) in others:
+        msg = f"product {element!r} is already an element of {accumulator!r}"
+        raise Conflict(msg, details=details)
+    if accumulator_id in Graph.of(others).descendants(element_id):
+        msg = (
+            f"linking {element!r} as an element of {accumulator!r} would make a cycle: "
+            f"{accumulator!r} is already an element of {element!r}, directly or not"
+        )
+        raise Conflict(msg, details=details)
+
+
+def link_products(
+    session: Session, accumulator_id: uuid.UUID, element_id: uuid.UUID, *, now: datetime
+) -> CapacityGroupDependency:
+    """Make ``element`` a part of ``accumulator`` (a room of the house)."""
+    get_product(session, accumulator_id)
+    get_product(session, element_id)
+    check_dependency(session, accumulator_id, element_id)
+    link = CapacityGroupDependency(
+        accumulator_id=accumulator_id, element_id=element_id, created_at=now, updated_at=now
+    )
+    session.add(link)
+    session.flush()
+    return link
+
+
+def unlink_products(session: Session, accumulator_id: uuid.UUID, element_id: uuid.UUID) -> None:
+    """Remove the dependency between the two products, or :class:`NotFound`."""
+    link = session.scalar(
+        select(CapacityGroupDependency).where(
+            CapacityGroupDependency.accumulator_id == accumulator_id,
+            CapacityGroupDependency.element_id == element_id,
+        )
+    )
+    if link is None:
+        raise NotFound(kind="capacity group dependency", ident=f"{accumulator_id} → {element_id}")
+    session.delete(link)
+
+
+def mark_echoes(
+    session: Session,
+    calendar: ExternalCalendar,
+    booking_ids: Iterable[uuid.UUID],
+    *,
+    is_anonymous: Callable[[str], bool],
+) -> int:
+    """Mark the given imports of ``calendar`` that echo calsync's own export; return how many.
+
+    An import is an echo when it carries no reservation data (``is_anonymous`` of
+    its summary) and its interval equals a blocking booking, from another source,
+    of the calendar's product or a product linked to it: what calsync exported to
+    that channel, coming back. An echo counts for nothing and is not exported;
+    the mark stays when the original is cancelled, so the echo cannot turn into
+    a ghost booking that keeps the nights blocked.
+    """
+    candidates = [
+        b
+        for b in session.scalars(select(Booking).where(Booking.id.in_(list(booking_ids))))
+        if b.echo_of is None and is_anonymous(b.summary)
+    ]
+    if not candidates:
+        return 0
+    related = Graph.of(dependency_links(session)).related(calendar.product_id)
+    originals = session.scalars(
+        select(Booking).where(
+            Booking.product_id.in_(related),
+            Booking.status.in_(BLOCKING_STATUSES),
+            Booking.echo_of.is_(None),
+            or_(
+                Booking.external_calendar_id.is_(None),
+                Booking.external_calendar_id != calendar.id,
+            ),
+            Booking.starts_at.in_({b.starts_at for b in candidates}),
+        )
+    )
+    by_interval = {(o.starts_at, o.ends_at, o.all_day): o.id for o in originals}
+    marked = 0
+    for booking in candidates:
+        original = by_interval.get((booking.starts_at, booking.ends_at, booking.all_day))
+        if original is not None:
+            booking.echo_of = original
+            marked += 1
+    return marked

@@ -27,6 +27,7 @@ from calsync.store import repo
 from calsync.store.db import Store  # noqa: TC001
 from calsync.store.models import ExternalCalendar, Product, utc_now
 from calsync.web.api import api_router
+from calsync.web.availability import availability_router
 from calsync.web.feeds import feeds_router
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ def create_app(
             extra_schema=_COMPUTED_SCHEMA,
         )
     )
+    app.include_router(availability_router(store=store, clock=clock))
     app.add_exception_handler(CalsyncError, _error_response)
     app.add_exception_handler(RequestValidationError, _error_response)
     app.add_exception_handler(HTTPException, _error_response)

@@ -577,7 +577,7 @@ class CapacityGroupDependencies(Resource):
     def create(self, session: Session, values: dict[str, Any], ctx: WriteContext) -> Base:
         """A new dependency, checked against the others."""
         self.check_references(session, values)
-        _check_dependency(session, values["accumulator_id"], values["element_id"], None)
+        repo.check_dependency(session, values["accumulator_id"], values["element_id"])
         return super().create(session, values, ctx)
 
     def update(
@@ -587,54 +587,16 @@ class CapacityGroupDependencies(Resource):
         self.check_references(session, values)
         for row in rows:
             assert isinstance(row, CapacityGroupDependency)  # noqa: S101 - rows of this table
-            _check_dependency(
+            repo.check_dependency(
                 session,
                 values.get("accumulator_id", row.accumulator_id),
                 values.get("element_id", row.element_id),
-                row.id,
+                ignore_id=row.id,
             )
             for name, value in values.items():
                 setattr(row, name, value)
             row.updated_at = ctx.now
             session.flush()
-
-
-def _check_dependency(
-    session: Session, accumulator_id: uuid.UUID, element_id: uuid.UUID, own_id: uuid.UUID | None
-) -> None:
-    details = {"accumulator_id": str(accumulator_id), "element_id": str(element_id)}
-    if accumulator_id == element_id:
-        raise Conflict("a product cannot be an element of itself", details=details)
-    edges = session.execute(
-        select(
-            CapacityGroupDependency.id,
-            CapacityGroupDependency.accumulator_id,
-            CapacityGroupDependency.element_id,
-        )
-    ).all()
-    children: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for edge_id, accumulator, element in edges:
-        if edge_id == own_id:
-            continue
-        if (accumulator, element) == (accumulator_id, element_id):
-            raise Conflict(
-                "this capacity group dependency exists already",
-                details={**details, "id": str(edge_id)},
-            )
-        children.setdefault(accumulator, set()).add(element)
-    seen: set[uuid.UUID] = set()
-    todo = [element_id]
-    while todo:
-        product_id = todo.pop()
-        if product_id == accumulator_id:
-            raise Conflict(
-                "this capacity group dependency would make a cycle: the accumulator is "
-                "already an element, directly or not, of the element",
-                details=details,
-            )
-        if product_id not in seen:
-            seen.add(product_id)
-            todo.extend(children.get(product_id, ()))
 
 
 # --- the resources ---------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""Availability per night and the conflict report, as JSON-ready rows for the API and the CLI."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from calsync.core.blocks import date_at_midnight
+from calsync.errors import BadRequest
+from calsync.store import repo
+from calsync.store.models import Booking, Product
+
+if TYPE_CHECKING:
+    import uuid
+
+    from sqlalchemy.orm import Session
+
+    from calsync.core.availability import Conflict
+
+MAX_NIGHTS = 800
+#: How far ahead conflicts are looked for: as far as channels export.
+CONFLICT_HORIZON = timedelta(days=760)
+
+
+def availability(
+    session: Session, product_id: uuid.UUID, first: date, last: date
+) -> list[dict[str, Any]]:
+    """Each night in [first, last): units booked, capacity, available, and the causes."""
+    if last <= first:
+        msg = "until must be after from"
+        raise BadRequest(msg, details={"field": "until"})
+    if (last - first).days > MAX_NIGHTS:
+        msg = f"at most {MAX_NIGHTS} nights at once"
+        raise BadRequest(msg, details={"field": "until"})
+    repo.get_product(session, product_id)
+    occupancy = repo.load_occupancy(
+        session, [product_id], since=date_at_midnight(first), until=date_at_midnight(last)
+    )
+    nights = occupancy.nights(product_id, first, last)
+    causes = _bookings(session, {i for night in nights for i in night.booking_ids})
+    return [
+        {
+            "date": night.night.isoformat(),
+            "units_booked": night.units_booked,
+            "capacity": night.capacity,
+            "available": night.available,
+            "bookings": [causes[i] for i in night.booking_ids if i in causes],
+        }
+        for night in nights
+    ]
+
+
+def conflicts(
+    session: Session, *, now: datetime, product_id: uuid.UUID | None = None
+) -> list[dict[str, Any]]:
+    """Double bookings that happened: runs of nights over capacity, and who holds them."""
+    today = date_at_midnight(now.astimezone(UTC).date())
+    ids = [product_id] if product_id is not None else list(session.scalars(select(Product.id)))
+    occupancy = repo.load_occupancy(session, ids, since=today, until=today + CONFLICT_HORIZON)
+    found = [
+        c
+        for c in occupancy.conflicts()
+        if c.night >= today.date() and (product_id is None or c.product_id == product_id)
+    ]
+    causes = _bookings(session, {i for c in found for i in c.booking_ids})
+    return [
+        {
+            "product_id": str(run[0].product_id),
+            "from": run[0].night.isoformat(),
+            "until": (run[-1].night + timedelta(days=1)).isoformat(),
+            "nights": [c.night.isoformat() for c in run],
+            "units_booked": max(c.units_booked for c in run),
+            "capacity": run[0].capacity,
+            "bookings": [causes[i] for i in run[0].booking_ids if i in causes],
+        }
+        for run in _runs(found)
+    ]
+
+
+def _runs(found: list[Conflict]) -> list[list[Conflict]]:
+    """Consecutive nights of one product with the same bookings, as one conflict."""
+    runs: list[list[Conflict]] = []
+    for conflict in sorted(found, key=lambda c: (str(c.product_id), c.night)):
+        last = runs[-1][-1] if runs else None
+        if (
+            last is not None
+            and last.product_id == conflict.product_id
+            and set(last.booking_ids) == set(conflict.booking_ids)
+            and last.night + timedelta(days=1) == conflict.night
+        ):
+            runs[-1].append(conflict)
+        else:
+            runs.append([conflict])
+    return runs
+
+
+def _bookings(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = session.scalars(select(Booking).where(Booking.id.in_(ids)))
+    return {
+        b.id: {
+            "id": str(b.id),
+            "product_id": str(b.product_id),
+            "external_calendar_id": str(b.external_calendar_id) if b.external_calendar_id else None,
+            "starts_at": _iso(b.starts_at),
+            "ends_at": _iso(b.ends_at),
+            "all_day": b.all_day,
+        }
+        for b in rows
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
