@@ -215,6 +215,7 @@ def calendars_add(
     url: str,
     name: Annotated[str | None, typer.Option(help="Defaults to the feed's domain.")] = None,
     time_offset: Annotated[int, typer.Option(help="Hours added to timed events.")] = 0,
+    units: Annotated[int, typer.Option(min=1, help="Units each imported block takes.")] = 1,
     inactive: Annotated[bool, typer.Option("--inactive", help="Add without syncing.")] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -232,6 +233,7 @@ def calendars_add(
             now=utc_now(),
         )
         calendar.name = calendar.name or calendar.tld
+        calendar.units = units
         row = calendar_resource(session, calendar, context.settings)
     _print_rows([row], as_json=as_json, columns=_CALENDAR_COLUMNS)
 
@@ -266,6 +268,12 @@ def calendars_show(ctx: typer.Context, calendar_id: uuid.UUID, as_json: JsonOpti
         return
     for name, value in calendar.items():
         typer.echo(f"{name:>18}: {_cell(value)}")
+    for conflict in calendar["conflicts"]:
+        typer.echo(
+            f"{'CONFLICT':>18}: {conflict['from']} to {conflict['until']}: "
+            f"{conflict['units_booked']} booked of {conflict['capacity']} "
+            f"(see `calsync conflicts --product {conflict['product_id']}`)"
+        )
     typer.echo("\nlast sync runs:")
     _print_rows(
         runs,
@@ -573,7 +581,8 @@ def calendar_resource(
     """A calendar with its export URL: the product's feed without this calendar's own imports."""
     token = repo.get_product(session, calendar.product_id).feed_token
     export = settings.server.base_url + feed_path(token, exclude=calendar.id)
-    return {**resource(calendar), "export_url": export}
+    found = reports.calendar_conflicts(session, calendar, now=utc_now())
+    return {**resource(calendar), "export_url": export, "conflicts": found}
 
 
 def _json_value(value: object) -> object:

@@ -24,7 +24,7 @@ import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import make_url
 
-from calsync import __version__
+from calsync import __version__, reports
 from calsync.errors import CalsyncError, ConfigError
 from calsync.feeds import FeedReadLog, FeedService, StaleReaderWatch
 from calsync.fetch import FeedFetcher
@@ -32,6 +32,7 @@ from calsync.metrics import Metrics
 from calsync.scheduler import Dispatcher, ParsePool
 from calsync.store import repo
 from calsync.store.db import Store
+from calsync.store.models import utc_now
 from calsync.web.app import create_app
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ async def run_daemon(settings: Settings) -> int:
             with _stop_signals() as stop:
                 scheduler = AsyncIOScheduler(timezone="UTC")
                 dispatcher.start(scheduler)
-                _add_feed_jobs(scheduler, read_log, watch, metrics)
+                _add_feed_jobs(scheduler, store, read_log, watch, metrics)
                 scheduler.start()
                 serving = asyncio.create_task(server.serve(sockets=[listener]))
                 await _log_started(settings, store, listener, dispatcher.owner)
@@ -111,9 +112,13 @@ async def run_daemon(settings: Settings) -> int:
 
 
 def _add_feed_jobs(
-    scheduler: AsyncIOScheduler, read_log: FeedReadLog, watch: StaleReaderWatch, metrics: Metrics
+    scheduler: AsyncIOScheduler,
+    store: Store,
+    read_log: FeedReadLog,
+    watch: StaleReaderWatch,
+    metrics: Metrics,
 ) -> None:
-    """Write feed reads in batches every 2 s; look for stale readers every 5 minutes."""
+    """Write feed reads in batches every 2 s; look for stale readers and conflicts every 5 min."""
 
     async def flush() -> None:
         try:
@@ -124,8 +129,16 @@ def _add_feed_jobs(
     async def check() -> None:
         try:
             metrics.stale_feed_readers.set(len(await asyncio.to_thread(watch.check)))
+            metrics.conflicts.set(len(await asyncio.to_thread(count_conflicts)))
         except CalsyncError as exc:
             log.warning("feed.reader_check_failed", error=str(exc))
+
+    def count_conflicts() -> list[dict[str, object]]:
+        with store.read() as session:
+            found = reports.conflicts(session, now=utc_now())
+        for conflict in found:
+            log.warning("booking.conflict", **conflict)
+        return found
 
     now = datetime.now(UTC)
     for job, seconds in ((flush, 2), (check, 300)):

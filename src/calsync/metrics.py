@@ -46,6 +46,11 @@ class Metrics:
             "Channels that read a product's feed and stopped (feeds.stale_reader_hours).",
             registry=self.registry,
         )
+        self.conflicts = Gauge(
+            "calsync_conflicts",
+            "Double bookings from today on: runs of nights a product holds more than it can.",
+            registry=self.registry,
+        )
         self.last_success_age = Gauge(
             "calsync_last_successful_sync_age_seconds",
             "Age of the oldest last_synced among active calendars.",

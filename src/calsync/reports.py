@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from calsync.core.availability import Conflict
+    from calsync.store.models import ExternalCalendar
 
 MAX_NIGHTS = 800
 #: How far ahead conflicts are looked for: as far as channels export.
@@ -76,6 +77,18 @@ def conflicts(
             "bookings": [causes[i] for i in run[0].booking_ids if i in causes],
         }
         for run in _runs(found)
+    ]
+
+
+def calendar_conflicts(
+    session: Session, calendar: ExternalCalendar, *, now: datetime
+) -> list[dict[str, Any]]:
+    """The conflicts that involve bookings imported from ``calendar`` (its status shows them)."""
+    own = str(calendar.id)
+    return [
+        conflict
+        for conflict in conflicts(session, now=now, product_id=calendar.product_id)
+        if any(b["external_calendar_id"] == own for b in conflict["bookings"])
     ]
 
 

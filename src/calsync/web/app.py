@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
-from calsync import __version__
+from calsync import __version__, reports
 from calsync.config import Settings  # noqa: TC001 - a run-time dependency of create_app
 from calsync.errors import ApiError, CalsyncError, NotFound, StoreError
 from calsync.feeds import FeedReadLog, FeedService, feed_path
@@ -90,7 +90,10 @@ def create_app(
 
 
 _COMPUTED_SCHEMA: dict[str, dict[str, dict[str, Any]]] = {
-    "external_calendars": {"export_url": {"type": "string", "format": "uri"}},
+    "external_calendars": {
+        "export_url": {"type": "string", "format": "uri"},
+        "conflicts": {"type": "array", "items": {"type": "object"}},
+    },
     "products": {
         "feed_url": {"type": "string", "format": "uri"},
         "stale_readers": {"type": "array", "items": {"type": "string"}},
@@ -115,7 +118,8 @@ def _computed_fields(
     def calendar_fields(calendar: ExternalCalendar) -> dict[str, Any]:
         with store.read() as session:
             token = repo.get_product(session, calendar.product_id).feed_token
-        return {"export_url": base + feed_path(token, exclude=calendar.id)}
+            conflicts = reports.calendar_conflicts(session, calendar, now=clock())
+        return {"export_url": base + feed_path(token, exclude=calendar.id), "conflicts": conflicts}
 
     return {"products": product_fields, "external_calendars": calendar_fields}
 

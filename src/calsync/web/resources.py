@@ -356,6 +356,7 @@ class ExternalCalendars(Resource):
             active=values.get("active", True),
             time_offset=values.get("time_offset", 0),
             event_status_sync=values.get("event_status_sync", "import"),
+            units=values.get("units", 1),
             tld=tld,
             next_sync_at=ctx.now,
             sync_requested_at=ctx.now if "sync_requested_at" in values else None,
@@ -379,6 +380,9 @@ class ExternalCalendars(Resource):
             for name in ("name", "active", "time_offset", "event_status_sync"):
                 if name in values:
                     setattr(row, name, values[name])
+            if "units" in values and values["units"] != row.units:
+                row.units = values["units"]
+                repo.get_product(session, row.product_id).bookings_changed_at = ctx.now
             if "ical_url" in values and values["ical_url"] != row.ical_url:
                 row.ical_url = values["ical_url"]
                 row.tld = registrable_domain(row.ical_url)
@@ -613,7 +617,7 @@ def json_value(value: object) -> object:
 
 _NAME = {"minLength": 1, "maxLength": 200}
 _CALENDAR_SETTINGS = frozenset(
-    {"name", "ical_url", "active", "sync_requested_at", "time_offset", "event_status_sync"}
+    {"name", "ical_url", "active", "sync_requested_at", "time_offset", "event_status_sync", "units"}
 )
 _BOOKING_FIELDS = frozenset({"starts_at", "ends_at", "all_day", "summary", "units", "status"})
 
@@ -651,12 +655,14 @@ RESOURCES: tuple[Resource, ...] = (
             "ical_url": {"maxLength": URL_MAX_LENGTH, "pattern": _URL_PATTERN},
             "time_offset": _int_range(-TIME_OFFSET_LIMIT, TIME_OFFSET_LIMIT),
             "event_status_sync": {"enum": list(EVENT_STATUS_SYNC)},
+            "units": _int_range(1),
         },
         descriptions={
             "name": "Defaults to the feed's registrable domain (`tld`).",
             "ical_url": "The channel's iCal export URL: http, https or webcal.",
             "sync_requested_at": "Write any value to sync now; it is set to the current time.",
             "time_offset": "Hours added to every imported timed event (-48 to 48).",
+            "units": "Units of the product each imported block takes (default 1).",
             "tld": "The registrable domain of `ical_url`: the channel (read-only).",
             "error": "The last sync failure's message, null after a success (read-only).",
             "last_synced": "When the calendar last synced successfully (read-only).",

@@ -1,0 +1,295 @@
+"""Capacity, linked products, availability and conflicts through the real app, store and CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from calsync.apikeys import create_api_key
+from calsync.cli import app as cli_app
+from calsync.core.ical_in import parse_feed
+from calsync.feeds import FeedReadLog, FeedService
+from calsync.fetch import FeedFetcher
+from calsync.metrics import Metrics
+from calsync.store import repo
+from calsync.store.models import Booking
+from calsync.sync import anonymous_summary, sync_calendar
+from calsync.web.app import create_app
+from conftest import NOW, calendar, parse_options
+
+
+@pytest.fixture
+def world(store, settings, clock):
+    """A house (capacity 2) made of two rooms (capacity 1), an API client with a key."""
+    with store.write() as session:
+        house = repo.add_product(session, name="House", timezone="UTC", capacity=2, now=NOW)
+        rooms = [
+            repo.add_product(session, name=f"Room {n}", timezone="UTC", capacity=1, now=NOW)
+            for n in (1, 2)
+        ]
+        for room in rooms:
+            repo.link_products(session, house.id, room.id, now=NOW)
+        _, key = create_api_key(session, name="tests", now=NOW)
+    service = FeedService(store, settings.feeds, clock=clock)
+    app = create_app(
+        store=store,
+        dispatcher=None,
+        metrics=Metrics(),
+        feed_service=service,
+        read_log=FeedReadLog(store),
+        settings=settings,
+        clock=clock,
+    )
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
+        yield {
+            "house": house,
+            "room1": rooms[0],
+            "room2": rooms[1],
+            "client": client,
+            "service": service,
+        }
+
+
+def sync(store, settings, calendar_id, clock):
+    async def go():
+        async with FeedFetcher(settings.fetch) as fetcher:
+            return await sync_calendar(
+                calendar_id, store=store, fetcher=fetcher, settings=settings, clock=clock
+            )
+
+    return asyncio.run(go())
+
+
+def add_calendar(store, product_id, url, units: int = 1) -> uuid.UUID:
+    with store.write() as session:
+        cal = repo.add_calendar(
+            session,
+            product_id=product_id,
+            name="c",
+            ical_url=url,
+            time_offset=0,
+            active=True,
+            now=NOW,
+        )
+        cal.units = units
+        return cal.id
+
+
+def blocked(service: FeedService, token: str) -> list[tuple[str, str]]:
+    feed = service.feed(token)
+    assert feed is not None
+    blocks = parse_feed(feed.body, parse_options(timezone="UTC")).blocks
+    return [(b.starts_at.date().isoformat(), b.ends_at.date().isoformat()) for b in blocks]
+
+
+STAY = "UID:stay-1\nDTSTART;VALUE=DATE:20261210\nDTEND;VALUE=DATE:20261212\nSUMMARY:Reserved"
+
+
+def test_a_room_booked_on_a_channel_blocks_the_house_and_a_house_booking_then_gets_409(
+    store, settings, feed_server, world, clock
+):
+    """End to end: an imported room stay shows on the house's export, not the other room's; booking the house is 409."""
+    feed_server.serve("/room1.ics", calendar(STAY))
+    calendar_id = add_calendar(store, world["room1"].id, feed_server.url("/room1.ics"))
+    assert sync(store, settings, calendar_id, clock).inserted == 1
+    assert blocked(world["service"], world["house"].feed_token) == [("2026-12-10", "2026-12-12")]
+    assert blocked(world["service"], world["room2"].feed_token) == []
+    answer = world["client"].post(
+        "/v1/bookings",
+        json={
+            "product_id": str(world["house"].id),
+            "starts_at": "2026-12-11",
+            "ends_at": "2026-12-13",
+            "all_day": True,
+        },
+    )
+    assert answer.status_code == 409
+    assert answer.json()["details"]["nights"] == ["2026-12-11"]
+    assert (
+        world["client"]
+        .post(
+            "/v1/bookings",
+            json={
+                "product_id": str(world["room2"].id),
+                "starts_at": "2026-12-11",
+                "ends_at": "2026-12-13",
+                "all_day": True,
+            },
+        )
+        .status_code
+        == 201
+    )
+
+
+def test_a_house_booking_blocks_every_room(world):
+    """A direct booking on the house blocks both rooms' exports and their availability."""
+    client = world["client"]
+    assert (
+        client.post(
+            "/v1/bookings",
+            json={
+                "product_id": str(world["house"].id),
+                "starts_at": "2026-12-20",
+                "ends_at": "2026-12-22",
+                "all_day": True,
+            },
+        ).status_code
+        == 201
+    )
+    for room in ("room1", "room2"):
+        assert blocked(world["service"], world[room].feed_token) == [("2026-12-20", "2026-12-22")]
+    rows = client.get(
+        "/v1/availability",
+        params={"product_id": str(world["room1"].id), "from": "2026-12-19", "until": "2026-12-23"},
+    ).json()
+    assert [(r["date"], r["available"]) for r in rows] == [
+        ("2026-12-19", True),
+        ("2026-12-20", False),
+        ("2026-12-21", False),
+        ("2026-12-22", True),
+    ]
+    assert rows[1]["bookings"][0]["product_id"] == str(world["house"].id)
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"product_id": "nope", "from": "2026-12-01", "until": "2026-12-02"}, 400),
+        ({"product_id": str(uuid.uuid4()), "from": "2026-12-01", "until": "2026-12-02"}, 404),
+        ({"from": "2026-12-01", "until": "2026-12-02"}, 400),
+        ({"product_id": "PRODUCT", "from": "2026-13-01", "until": "2026-12-02"}, 400),
+        ({"product_id": "PRODUCT", "from": "2026-12-05", "until": "2026-12-02"}, 400),
+        ({"product_id": "PRODUCT", "from": "2026-01-01", "until": "2029-01-01"}, 400),
+    ],
+)
+def test_bad_availability_requests_are_4xx(world, params, status):
+    """Malformed ids and dates, unknown products, inverted or huge ranges: 4xx with a message."""
+    params = {k: (str(world["house"].id) if v == "PRODUCT" else v) for k, v in params.items()}
+    answer = world["client"].get("/v1/availability", params=params)
+    assert answer.status_code == status
+    assert answer.json()["message"]
+
+
+def test_availability_needs_a_key(world):
+    """Without an API key the availability endpoint is 401."""
+    answer = world["client"].get(
+        "/v1/availability",
+        params={"product_id": str(world["house"].id), "from": "2026-12-01", "until": "2026-12-02"},
+        headers={"Authorization": ""},
+    )
+    assert answer.status_code == 401
+
+
+def test_double_booking_from_two_channels_is_reported(store, settings, feed_server, world, clock):
+    """Two channels sold room 2 for the same nights: /v1/conflicts, the calendar status and the CLI say so."""
+    feed_server.serve("/a.ics", calendar(STAY))
+    feed_server.serve(
+        "/b.ics", calendar(STAY.replace("stay-1", "other").replace("20261212", "20261213"))
+    )
+    a = add_calendar(store, world["room2"].id, feed_server.url("/a.ics"))
+    b = add_calendar(store, world["room2"].id, feed_server.url("/b.ics"))
+    sync(store, settings, a, clock)
+    sync(store, settings, b, clock)
+    conflicts = world["client"].get("/v1/conflicts").json()
+    room = [c for c in conflicts if c["product_id"] == str(world["room2"].id)]
+    assert [(c["from"], c["until"], c["units_booked"], c["capacity"]) for c in room] == [
+        ("2026-12-10", "2026-12-12", 2, 1)
+    ]
+    assert {b["external_calendar_id"] for b in room[0]["bookings"]} == {str(a), str(b)}
+    calendars = world["client"].get("/v1/external_calendars", params={"id": f"eq.{a}"}).json()
+    assert [c["from"] for c in calendars[0]["conflicts"]] == ["2026-12-10"]
+
+
+def test_one_calendar_repeating_a_stay_counts_its_units_once(
+    store, settings, feed_server, world, clock
+):
+    """Smoobu lists a stay three times: with units 1 the calendar holds one unit, no conflict."""
+    events = [
+        f"UID:s{n}\nDTSTART;VALUE=DATE:20261210\nDTEND;VALUE=DATE:20261212\nSUMMARY:Jansen"
+        for n in range(3)
+    ]
+    feed_server.serve("/smoobu.ics", calendar(*events))
+    calendar_id = add_calendar(store, world["room1"].id, feed_server.url("/smoobu.ics"))
+    sync(store, settings, calendar_id, clock)
+    assert world["client"].get("/v1/conflicts").json() == []
+
+
+@pytest.mark.parametrize(
+    ("summary", "echo"),
+    [("Airbnb (Not available)", True), ("Not available", True), ("Reserved - Jansen", False)],
+)
+def test_an_anonymous_block_equal_to_an_exported_booking_is_an_echo(
+    store, settings, feed_server, world, clock, summary, echo
+):
+    """A channel's anonymous block with the dates of a direct booking is marked echo_of it; a named one is not."""
+    client = world["client"]
+    direct = client.post(
+        "/v1/bookings",
+        json={
+            "product_id": str(world["room1"].id),
+            "starts_at": "2026-12-24",
+            "ends_at": "2026-12-27",
+            "all_day": True,
+        },
+    ).json()[0]
+    feed_server.serve(
+        "/airbnb.ics",
+        calendar(
+            f"UID:x\nDTSTART;VALUE=DATE:20261224\nDTEND;VALUE=DATE:20261227\nSUMMARY:{summary}"
+        ),
+    )
+    calendar_id = add_calendar(store, world["room1"].id, feed_server.url("/airbnb.ics"))
+    sync(store, settings, calendar_id, clock)
+    with store.read() as session:
+        imported = session.scalars(
+            select(Booking).where(Booking.external_calendar_id == calendar_id)
+        ).one()
+    assert (str(imported.echo_of) if imported.echo_of else None) == (direct["id"] if echo else None)
+    assert (client.get("/v1/conflicts").json() == []) is echo
+
+
+def test_anonymous_summaries():
+    """Generic unavailability texts carry no reservation data; names and "Reserved" do."""
+    anonymous = anonymous_summary("Not available")
+    assert [
+        anonymous(s)
+        for s in ("", "Blocked", "CLOSED - Not available", "Airbnb (Not available)", "Unavailable")
+    ] == [True] * 5
+    assert [
+        anonymous(s)
+        for s in ("Reserved", "Jansen family", "Reserved - Jansen", "Not available - Smith")
+    ] == [False] * 4
+
+
+def test_cli_link_availability_and_conflicts(database_url, monkeypatch, tmp_path):
+    """Products link/unlink, a refused cycle naming the products, availability and conflicts."""
+    monkeypatch.setenv("CALSYNC_DATABASE__URL", database_url)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(cli_app, list(args))
+
+    house = run("products", "add", "House", "--capacity", "2", "--json").stdout
+    room = run("products", "add", "Room", "--json").stdout
+    house_id, room_id = json.loads(house)[0]["id"], json.loads(room)[0]["id"]
+    assert run("products", "link", house_id, room_id).exit_code == 0
+    cycle = run("products", "link", room_id, house_id)
+    assert cycle.exit_code == 1
+    assert "would make a cycle" in str(cycle.exception)
+    assert "'House'" in str(cycle.exception)
+    rows = json.loads(
+        run(
+            "availability", house_id, "--from", "2026-12-01", "--until", "2026-12-03", "--json"
+        ).stdout
+    )
+    assert [r["available"] for r in rows] == [True, True]
+    assert run("conflicts").stdout.strip() == "no conflicts"
+    assert run("products", "unlink", house_id, room_id).exit_code == 0
+    assert run("products", "unlink", house_id, room_id).exit_code == 1
