@@ -19,7 +19,7 @@ from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
 from calsync.store import repo
 from calsync.store.models import Booking
-from calsync.sync import anonymous_summary, sync_calendar
+from calsync.sync import SyncResult, anonymous_summary, sync_calendar
 from calsync.web.app import create_app
 from conftest import NOW, calendar, parse_options
 
@@ -56,8 +56,8 @@ def world(store, settings, clock):
         }
 
 
-def sync(store, settings, calendar_id, clock):
-    async def go():
+def sync(store, settings, calendar_id, clock) -> SyncResult:
+    async def go() -> SyncResult:
         async with FeedFetcher(settings.fetch) as fetcher:
             return await sync_calendar(
                 calendar_id, store=store, fetcher=fetcher, settings=settings, clock=clock
