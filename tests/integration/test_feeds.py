@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import uuid
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from ical.calendar_stream import IcsCalendarStream
 from sqlalchemy import select
 
+from appserver import serve_in_thread
 from calsync.core.ical_in import parse_feed
 from calsync.feeds import FeedReadLog, FeedService, RenderedFeed, StaleReaderWatch, feed_path
 from calsync.fetch import FeedFetcher
@@ -328,22 +324,6 @@ def test_a_channel_that_stops_reading_is_reported_stale_once(store, settings, ap
         assert [r.channel for r in watch.check()] == ["booking.com"]
         assert [r.channel for r in watch.check()] == ["booking.com"]
     assert [entry["event"] for entry in logs] == ["feed.reader_stale"]
-
-
-def serve_in_thread(app: FastAPI) -> tuple[str, Callable[[], None]]:
-    """Run the app on a real 127.0.0.1 socket in a thread; return (base URL, stop)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
 
 
 def test_two_products_importing_each_others_export_urls_converge_without_echoes(

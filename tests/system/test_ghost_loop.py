@@ -10,18 +10,15 @@ A, B and C. Rounds are explicit: nothing sleeps.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import select
 
+from appserver import serve_in_thread
 from calsync.config import Settings
 from calsync.core.blocks import Block
 from calsync.core.ical_in import parse_feed
@@ -41,22 +38,6 @@ STAY_END = datetime(2026, 12, 14, tzinfo=UTC)
 STAY_NIGHTS = frozenset(STAY_START.date() + timedelta(days=n) for n in range(4))
 ANONYMOUS = {"A": "Airbnb (Not available)", "B": "CLOSED - Not available", "C": "Blocked"}
 MAX_ROUNDS = 3
-
-
-def serve_in_thread(app: FastAPI) -> tuple[str, Callable[[], None]]:
-    """Run the app on a real 127.0.0.1 socket in a thread; return (base URL, stop)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
 
 
 def blocks(body: bytes) -> tuple[Block, ...]:
