@@ -47,6 +47,8 @@ class DatabaseSettings(_Section):
     url: str = "sqlite:///calsync.db"
     auto_migrate: bool = True
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0)
+    pool_size: int = Field(default=10, gt=0)
+    max_overflow: int = Field(default=10, ge=0)
 
 
 class FetchSettings(_Section):

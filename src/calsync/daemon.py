@@ -19,6 +19,7 @@ import socket
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import psycopg
 import structlog
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -32,11 +33,11 @@ from calsync.metrics import Metrics
 from calsync.scheduler import Dispatcher, ParsePool
 from calsync.store import repo
 from calsync.store.db import Store
-from calsync.store.models import utc_now
+from calsync.store.models import SYNC_CHANNEL, utc_now
 from calsync.web.app import create_app
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from calsync.config import Settings
 
@@ -95,9 +96,16 @@ async def run_daemon(settings: Settings) -> int:
                 _add_feed_jobs(scheduler, store, read_log, watch, metrics)
                 scheduler.start()
                 serving = asyncio.create_task(server.serve(sockets=[listener]))
+                listening = (
+                    asyncio.create_task(listen_for_requests(settings.database.url, dispatcher.wake))
+                    if store.dialect == "postgresql"
+                    else None
+                )
                 await _log_started(settings, store, listener, dispatcher.owner)
                 stopping = asyncio.create_task(stop.wait())
                 await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if listening is not None:
+                    listening.cancel()
                 await dispatcher.shutdown(settings.sync.shutdown_grace_seconds)
                 server.should_exit = True
                 await serving
@@ -145,6 +153,29 @@ def _add_feed_jobs(
         scheduler.add_job(
             job, "interval", seconds=seconds, next_run_time=now, max_instances=1, coalesce=True
         )
+
+
+async def listen_for_requests(database_url: str, wake: Callable[[], None]) -> None:
+    """PostgreSQL: wake the dispatcher on every ``NOTIFY calsync_sync``; reconnect on failure.
+
+    A manual trigger on any replica (API or CLI) commits a notification, so every
+    replica claims the calendar at once instead of at its next tick.
+    """
+    url = make_url(database_url).set(drivername="postgresql")
+    conninfo = url.render_as_string(hide_password=False)
+    delay = 1.0
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {SYNC_CHANNEL}")
+                log.info("wakeup.listening", channel=SYNC_CHANNEL)
+                delay = 1.0
+                async for _ in conn.notifies():
+                    wake()
+        except psycopg.Error as exc:
+            log.warning("wakeup.reconnecting", error=str(exc), in_seconds=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 def _listen(host: str, port: int) -> socket.socket:

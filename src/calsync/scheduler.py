@@ -182,6 +182,7 @@ class Dispatcher:
             )
 
     async def _sync(self, claim: repo.Claim) -> None:
+        renewing = asyncio.create_task(self._renew(claim.calendar_id))
         try:
             result = await sync_calendar(
                 claim.calendar_id,
@@ -196,10 +197,33 @@ class Dispatcher:
         except CalsyncError as exc:
             log.warning("sync.aborted", calendar_id=str(claim.calendar_id), error=str(exc))
         finally:
+            renewing.cancel()
             self._tasks.pop(claim.calendar_id, None)
             self._host_load[claim.host] -= 1
             if self._backlog:
                 self.wake()
+
+    async def _renew(self, calendar_id: uuid.UUID) -> None:
+        """Keep the lease while the sync runs; stop when another replica has taken it."""
+        lease = self._settings.sync.lease_seconds
+
+        def renew() -> bool:
+            with self._store.write() as session:
+                return repo.renew_lease(
+                    session,
+                    calendar_id,
+                    owner=self.owner,
+                    lease_until=self._clock() + timedelta(seconds=lease),
+                )
+
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                if not await asyncio.to_thread(renew):
+                    log.warning("lease.lost", calendar_id=str(calendar_id), owner=self.owner)
+                    return
+            except CalsyncError as exc:
+                log.warning("lease.renew_failed", calendar_id=str(calendar_id), error=str(exc))
 
     async def _update_gauges(self) -> None:
         now = self._clock()

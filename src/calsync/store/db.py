@@ -88,7 +88,11 @@ def create_store_engine(settings: DatabaseSettings) -> Engine:
         raise ConfigError(msg) from exc
     if url.get_backend_name() == "postgresql":
         return create_engine(
-            url.set(drivername="postgresql+psycopg"), pool_pre_ping=True, hide_parameters=True
+            url.set(drivername="postgresql+psycopg"),
+            pool_pre_ping=True,
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
+            hide_parameters=True,
         )
     if url.get_backend_name() != "sqlite":
         msg = f"invalid setting database.url: unsupported database {url.get_backend_name()!r}"

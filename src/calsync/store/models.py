@@ -26,6 +26,7 @@ from sqlalchemy import (
     Uuid,
     event,
     inspect,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -243,3 +244,28 @@ def _bump_feed_versions(session: Session, _context: object, _instances: object) 
             product = session.get(Product, product_id)
             if product is not None:
                 product.bookings_changed_at = now
+
+
+SYNC_CHANNEL = "calsync_sync"
+"""The PostgreSQL NOTIFY channel on which replicas hear of manual sync requests."""
+
+
+@event.listens_for(Session, "after_flush")
+def _notify_sync_requests(session: Session, _context: object) -> None:
+    """On PostgreSQL, a new calendar or a set ``sync_requested_at`` wakes every replica.
+
+    The notification is delivered when the transaction commits, so a replica never
+    looks for a request it cannot see yet.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    for calendar in (*session.new, *session.dirty):
+        if not isinstance(calendar, ExternalCalendar):
+            continue
+        requested = inspect(calendar).attrs.sync_requested_at.history.added
+        if calendar in session.new or any(value is not None for value in requested or ()):
+            connection.execute(
+                text("SELECT pg_notify(:channel, :id)"),
+                {"channel": SYNC_CHANNEL, "id": str(calendar.id)},
+            )

@@ -597,3 +597,15 @@ def mark_echoes(
             booking.echo_of = original
             marked += 1
     return marked
+
+
+def renew_lease(
+    session: Session, calendar_id: uuid.UUID, *, owner: str, lease_until: datetime
+) -> bool:
+    """Extend ``owner``'s lease on a calendar; False when another replica holds it now."""
+    result = session.execute(
+        update(ExternalCalendar)
+        .where(ExternalCalendar.id == calendar_id, ExternalCalendar.lease_owner == owner)
+        .values(lease_expires_at=lease_until)
+    )
+    return bool(getattr(result, "rowcount", 0))
