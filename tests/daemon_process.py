@@ -18,13 +18,15 @@ from typing import Any
 from calsync.store.db import Store
 
 START_TIMEOUT = 30.0
+_JSON = json.JSONDecoder()
 
 
 class DaemonProcess:
     """One ``calsync run`` process with its JSON log lines collected."""
 
-    def __init__(self, database: Path, env: dict[str, str]) -> None:
-        self.database_url = f"sqlite:///{database}"
+    def __init__(self, database: Path | str, env: dict[str, str]) -> None:
+        # A path is a SQLite file; a string is a database URL (PostgreSQL for replica tests).
+        self.database_url = database if isinstance(database, str) else f"sqlite:///{database}"
         environ = {
             **os.environ,
             "CALSYNC_DATABASE__URL": self.database_url,
@@ -44,14 +46,18 @@ class DaemonProcess:
         self._reader.start()
         started = self.wait_for_log("daemon.started", timeout=START_TIMEOUT)
         self.url = str(started["listen"])
+        self.replica = str(started.get("replica", ""))
+        """This process's lease owner name (``daemon.started`` → ``replica``)."""
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process is still running (a stopped one counts as running)."""
+        return self.process.poll() is None
 
     def _read(self) -> None:
         assert self.process.stderr is not None
         for line in self.process.stderr:
-            try:
-                self.logs.append(json.loads(line))
-            except json.JSONDecodeError:
-                self.logs.append({"event": "raw", "line": line.rstrip()})
+            self.logs.extend(_parse_line(line))
 
     def wait_for_log(self, event: str, timeout: float = 20.0) -> dict[str, Any]:
         """The first log line with this event name, waiting at most ``timeout`` seconds."""
@@ -99,6 +105,29 @@ class DaemonProcess:
         self._reader.join(timeout=10)
         if self.process.stderr is not None and not self._reader.is_alive():
             self.process.stderr.close()
+
+
+def _parse_line(line: str) -> list[Any]:
+    """The JSON log line; a line that is not JSON is kept as ``{"event": "raw", "line": …}``.
+
+    Another writer on stderr (stdlib logging, e.g. apscheduler's warnings) can
+    land between a JSON line and its newline: the JSON object the line starts
+    with is still recovered, and the rest kept as raw.
+    """
+    try:
+        return [json.loads(line)]
+    except json.JSONDecodeError:
+        pass
+    found: list[Any] = []
+    rest = line.rstrip()
+    if rest.startswith("{"):
+        with contextlib.suppress(json.JSONDecodeError):
+            entry, end = _JSON.raw_decode(rest)
+            found.append(entry)
+            rest = rest[end:]
+    if rest or not found:
+        found.append({"event": "raw", "line": rest})
+    return found
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:

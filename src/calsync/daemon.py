@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import secrets
 import signal
@@ -60,7 +59,6 @@ class _Server(uvicorn.Server):
 
 async def run_daemon(settings: Settings) -> int:
     """Run until stopped by a signal; return the exit code."""
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     store = Store.connect(settings.database)
     if settings.database.auto_migrate:
         await asyncio.to_thread(store.upgrade)

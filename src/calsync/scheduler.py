@@ -9,6 +9,7 @@ feed never stalls the event loop that also serves HTTP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import multiprocessing
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("calsync.scheduler")
 _DISPATCH_JOB = "dispatch"
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_TICK_STOP_TIMEOUT = 10.0
 _PRUNE_JOB = "prune"
 
 
@@ -114,6 +116,8 @@ class Dispatcher:
         self._scheduler: AsyncIOScheduler | None = None
         self._claiming = False
         self._ticking = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._again = False
         self._backlog = False
 
@@ -145,6 +149,7 @@ class Dispatcher:
     async def tick(self) -> None:
         """Claim as many due calendars as the limits allow and start their syncs."""
         self._ticking = True
+        self._idle.clear()
         try:
             self._again = True
             while self._again and self._claiming:
@@ -155,6 +160,7 @@ class Dispatcher:
             log.warning("dispatch.failed", error=str(exc))
         finally:
             self._ticking = False
+            self._idle.set()
 
     async def _claim_and_start(self) -> None:
         free = self._settings.sync.max_concurrent - len(self._tasks)
@@ -261,6 +267,9 @@ class Dispatcher:
         refused for the released lease); every lease of this owner is released.
         """
         self._claiming = False
+        with contextlib.suppress(TimeoutError):  # a tick under way finishes its claim first
+            async with asyncio.timeout(_TICK_STOP_TIMEOUT):
+                await self._idle.wait()
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         tasks = list(self._tasks.values())
