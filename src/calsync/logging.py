@@ -61,5 +61,5 @@ def configure_logging(settings: LoggingSettings) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
-    for noisy in ("apscheduler", "uvicorn.error"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    for library in ("alembic", "apscheduler", "httpcore", "httpx", "sqlalchemy", "uvicorn"):
+        logging.getLogger(library).setLevel(max(level, logging.WARNING))
