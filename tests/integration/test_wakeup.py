@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 
 import pytest
 import structlog.testing
@@ -13,20 +14,19 @@ from calsync.store import repo
 from conftest import NOW
 
 
+def add_calendar(store) -> uuid.UUID:
+    with store.write() as session:
+        product = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=NOW)
+        return repo.add_calendar(
+            session, product_id=product.id, name="c", ical_url="https://example.com/a.ics",
+            time_offset=0, active=True, now=NOW,
+        ).id  # fmt: skip
+
+
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_a_sync_request_on_one_replica_wakes_the_others(store, database_url):
     """A committed sync_requested_at (API, CLI) reaches a listening replica as a wake-up."""
-    with store.write() as session:
-        product = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=NOW)
-        calendar_id = repo.add_calendar(
-            session,
-            product_id=product.id,
-            name="c",
-            ical_url="https://example.com/a.ics",
-            time_offset=0,
-            active=True,
-            now=NOW,
-        ).id
+    calendar_id = add_calendar(store)
 
     async def scenario() -> None:
         woken = asyncio.Event()
@@ -51,17 +51,8 @@ def test_a_sync_request_on_one_replica_wakes_the_others(store, database_url):
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_sqlite_sends_no_notifications(store):
     """On SQLite a request is a plain write (the one process wakes itself)."""
+    calendar_id = add_calendar(store)
     with store.write() as session:
-        product = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=NOW)
-        calendar = repo.add_calendar(
-            session,
-            product_id=product.id,
-            name="c",
-            ical_url="https://example.com/a.ics",
-            time_offset=0,
-            active=True,
-            now=NOW,
-        )
-        repo.request_sync(session, calendar.id, now=NOW)
+        repo.request_sync(session, calendar_id, now=NOW)
     with store.read() as session:
-        assert repo.get_calendar(session, calendar.id).sync_requested_at == NOW
+        assert repo.get_calendar(session, calendar_id).sync_requested_at == NOW
