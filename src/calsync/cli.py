@@ -447,10 +447,12 @@ def _parse_date(option: str, text: str) -> date:
 @app.command("run")
 def run_command(ctx: typer.Context) -> None:
     """Run the daemon: scheduled and manual syncs, and the HTTP server, until stopped."""
-    from calsync.daemon import run_daemon  # noqa: PLC0415 - the daemon's imports only here
+    import uvloop  # noqa: PLC0415 - the daemon's imports only here
+
+    from calsync.daemon import run_daemon  # noqa: PLC0415
 
     context: _Context = ctx.obj
-    raise typer.Exit(asyncio.run(run_daemon(context.settings)))
+    raise typer.Exit(uvloop.run(run_daemon(context.settings)))
 
 
 # --- bookings --------------------------------------------------------------------------
@@ -581,8 +583,12 @@ def calendar_resource(
     """A calendar with its export URL: the product's feed without this calendar's own imports."""
     token = repo.get_product(session, calendar.product_id).feed_token
     export = settings.server.base_url + feed_path(token, exclude=calendar.id)
-    found = reports.calendar_conflicts(session, calendar, now=utc_now())
-    return {**resource(calendar), "export_url": export, "conflicts": found}
+    found = reports.conflicts(session, now=utc_now(), product_id=calendar.product_id)
+    return {
+        **resource(calendar),
+        "export_url": export,
+        "conflicts": reports.involving(found, calendar.id),
+    }
 
 
 def _json_value(value: object) -> object:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import secrets
 import signal
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("calsync.daemon")
 _EXIT_NOW = 130
+_GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (Python's default: 700)
 
 
 def replica_id() -> str:
@@ -99,6 +101,7 @@ async def run_daemon(settings: Settings) -> int:
                     if store.dialect == "postgresql"
                     else None
                 )
+                _tune_garbage_collection()
                 await _log_started(settings, store, listener, dispatcher.owner)
                 stopping = asyncio.create_task(stop.wait())
                 await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -115,6 +118,17 @@ async def run_daemon(settings: Settings) -> int:
         store.close()
     log.info("daemon.stopped")
     return 0
+
+
+def _tune_garbage_collection() -> None:
+    """Keep the collector from pausing the loop: freeze what start-up made, collect less often.
+
+    Under load, full collections over every module and object of start-up paused
+    the loop for 120–240 ms about once a second (the feeds' p99 latency).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, 20, 10)
 
 
 def _add_feed_jobs(

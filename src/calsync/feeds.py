@@ -5,15 +5,29 @@ booking change), the excluded calendar, the day (the window moves daily) and the
 feed settings, so every replica computes the same ETag and renders the same
 bytes for the same data. Rendered bodies are kept in a small LRU cache.
 
+Checking the version takes a round of queries (the token, the capacity links,
+linked products' versions), so a checked feed is then served from memory,
+without asking the store, until either of these happens:
+
+- a transaction of this process that touched a product (every booking or link
+  change bumps its product's version) or deleted a calendar commits: the next
+  request checks again, so a change made here, an import included, is served at
+  once;
+- :data:`CHECK_VALIDITY` (0.25 s) passes: the bound on how late a change made
+  by another process (a replica, the CLI) is seen, well under the 1 s in which
+  an imported change must reach the outbound feed.
+
 Every read is recorded in ``product_calendar_logs`` through :class:`FeedReadLog`,
 which batches the inserts so logging never slows a feed down.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,7 +35,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import insert, or_, select
+from sqlalchemy import event, insert, or_, select
+from sqlalchemy.orm import Session
 
 from calsync.core.availability import Graph, blocked_ranges
 from calsync.core.blocks import date_at_midnight
@@ -38,9 +53,7 @@ from calsync.store.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-
-    from sqlalchemy.orm import Session
+    from collections.abc import Callable
 
     from calsync.config import FeedSettings
     from calsync.store.db import Store
@@ -48,6 +61,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("calsync.feeds")
 _FORMAT = 2  # bump when the rendering changes, so every cached ETag changes with it
 _HORIZON_DAYS = 1100  # nights exported ahead: beyond any channel's booking window
+_LOCKS = 64  # checks of one feed run one at a time; of different feeds, mostly in parallel
+CHECK_VALIDITY = 0.25
+"""Seconds a feed checked against the store is served from memory (see the module docstring)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +91,51 @@ class FeedService:
         settings: FeedSettings,
         *,
         clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
         cache_size: int = 1024,
     ) -> None:
         self._store = store
         self._settings = settings
         self._clock = clock
+        self._monotonic = monotonic
         self._cache: OrderedDict[tuple[uuid.UUID, uuid.UUID | None], RenderedFeed] = OrderedDict()
+        self._checked: dict[tuple[str, uuid.UUID | None], _Checked] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._check_locks = [threading.Lock() for _ in range(_LOCKS)]
+
+    def cached(self, token: str, exclude: uuid.UUID | None = None) -> RenderedFeed | None:
+        """The feed if it was checked recently enough to serve without the store; no I/O."""
+        checked = self._checked.get((token, exclude))
+        if (
+            checked is None
+            or checked.changes != _local_changes.count
+            or self._monotonic() - checked.at > CHECK_VALIDITY
+            or checked.day != self._window_start(self._clock())
+        ):
+            return None
+        return checked.feed
 
     def feed(self, token: str, exclude: uuid.UUID | None = None) -> RenderedFeed | None:
         """The feed of the product with this token, or None (unknown token or foreign exclude)."""
-        now = self._clock()
+        key = (token, exclude)
+        with self._check_locks[hash(key) % _LOCKS]:  # a burst of requests checks once
+            cached = self.cached(token, exclude)
+            if cached is not None:
+                return cached
+            changes, at = _local_changes.count, self._monotonic()  # before reading: conservative
+            now = self._clock()
+            rendered = self._check(token, exclude, now)
+            if rendered is not None:
+                with self._lock:
+                    self._checked.pop(key, None)
+                    self._checked[key] = _Checked(rendered, changes, at, self._window_start(now))
+                    while len(self._checked) > self._cache_size:
+                        del self._checked[next(iter(self._checked))]
+            return rendered
+
+    def _check(self, token: str, exclude: uuid.UUID | None, now: datetime) -> RenderedFeed | None:
+        """The feed as the store has it now: the cached body if its ETag still holds."""
         with self._store.read() as session:
             product = session.scalar(select(Product).where(Product.feed_token == token))
             if product is None or not hmac.compare_digest(product.feed_token, token):
@@ -94,7 +143,7 @@ class FeedService:
             key = (product.id, exclude)
             links = repo.dependency_links(session)
             related = Graph.of(links).related(product.id)
-            versions = _versions(session, related)
+            versions = _versions(session, product, related)
             last_modified = max(version for _, version, _ in versions)
             etag = self._etag(product.id, (versions, sorted(links)), exclude, now)
             with self._lock:
@@ -205,13 +254,64 @@ class FeedService:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A feed as a check found it, and what makes the check stale: a local change, time, a day."""
+
+    feed: RenderedFeed
+    changes: int
+    at: float
+    day: datetime
+
+
+class _LocalChanges:
+    """Counts the commits of this process that may change a feed (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def bump(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
+_local_changes = _LocalChanges()
+_TOUCHED_FEEDS = "calsync_touched_feeds"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_feed_changes(session: Session, _context: object) -> None:
+    """Mark a transaction that changed a product (its bookings, its links) or deleted a calendar."""
+    if any(isinstance(row, Product) for row in (*session.new, *session.dirty)) or any(
+        isinstance(row, Product | ExternalCalendar) for row in session.deleted
+    ):
+        session.info[_TOUCHED_FEEDS] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _count_feed_changes(session: Session) -> None:
+    if session.info.pop(_TOUCHED_FEEDS, False):
+        _local_changes.bump()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_feed_changes(session: Session) -> None:
+    session.info.pop(_TOUCHED_FEEDS, None)
+
+
 def _versions(
-    session: Session, products: Iterable[uuid.UUID]
+    session: Session, product: Product, related: frozenset[uuid.UUID]
 ) -> list[tuple[uuid.UUID, datetime, int]]:
-    """(id, version, capacity) of each product: what its feed and its linked feeds depend on."""
+    """(id, version, capacity) of each product: what its feed and its linked feeds depend on.
+
+    A product with no links needs no query: its own row says it all.
+    """
+    if related == {product.id}:
+        return [(product.id, product.bookings_changed_at or product.created_at, product.capacity)]
     rows = session.execute(
         select(Product.id, Product.bookings_changed_at, Product.created_at, Product.capacity)
-        .where(Product.id.in_(list(products)))
+        .where(Product.id.in_(list(related)))
         .order_by(Product.id)
     )
     return [(pid, changed or created, capacity) for pid, changed, created, capacity in rows]
@@ -225,11 +325,15 @@ def _is_calendar_of(session: Session, calendar_id: uuid.UUID, product_id: uuid.U
 
 
 class FeedReadLog:
-    """Collects feed reads in memory and writes them in batches (``flush``)."""
+    """Collects feed reads in memory and writes them in batches (``flush``).
+
+    A read is noted as a tuple; its row (id, channel) is built when it is written,
+    off the request's path.
+    """
 
     def __init__(self, store: Store, *, max_pending: int = 100_000) -> None:
         self._store = store
-        self._pending: list[dict[str, object]] = []
+        self._pending: list[tuple[uuid.UUID, uuid.UUID | None, str, str, datetime]] = []
         self._max_pending = max_pending
         self._lock = threading.Lock()
         self.dropped = 0
@@ -244,31 +348,40 @@ class FeedReadLog:
         read_at: datetime,
     ) -> None:
         """Note one read; cheap, no I/O."""
-        row: dict[str, object] = {
-            "id": uuid.uuid4(),
-            "product_id": product_id,
-            "external_calendar_id": external_calendar_id,
-            "read_at": read_at,
-            "user_agent": user_agent[:500],
-            "channel": classify_user_agent(user_agent),
-            "status": status,
-            "created_at": read_at,
-            "updated_at": read_at,
-        }
         with self._lock:
             if len(self._pending) >= self._max_pending:
                 self.dropped += 1
                 return
-            self._pending.append(row)
+            self._pending.append(
+                (product_id, external_calendar_id, user_agent[:500], status, read_at)
+            )
 
     def flush(self) -> int:
         """Write the pending reads in one transaction; return how many."""
         with self._lock:
-            rows, self._pending = self._pending, []
-        if rows:
+            reads, self._pending = self._pending, []
+        if reads:
+            rows = [
+                {
+                    "id": uuid.uuid4(),
+                    "product_id": product_id,
+                    "external_calendar_id": external_calendar_id,
+                    "read_at": read_at,
+                    "user_agent": user_agent,
+                    "channel": _channel(user_agent),
+                    "status": status,
+                    "created_at": read_at,
+                    "updated_at": read_at,
+                }
+                for product_id, external_calendar_id, user_agent, status, read_at in reads
+            ]
             with self._store.write() as session:
                 session.execute(insert(ProductCalendarLog), rows)
-        return len(rows)
+        return len(reads)
+
+
+_channel = functools.lru_cache(maxsize=256)(classify_user_agent)
+"""The channel of a User-Agent; channels send the same few over and over."""
 
 
 class StaleReaderWatch:

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from calsync.core.availability import Conflict
-    from calsync.store.models import ExternalCalendar
 
 MAX_NIGHTS = 800
 #: How far ahead conflicts are looked for: as far as channels export.
@@ -80,16 +79,10 @@ def conflicts(
     ]
 
 
-def calendar_conflicts(
-    session: Session, calendar: ExternalCalendar, *, now: datetime
-) -> list[dict[str, Any]]:
-    """The conflicts that involve bookings imported from ``calendar`` (its status shows them)."""
-    own = str(calendar.id)
-    return [
-        conflict
-        for conflict in conflicts(session, now=now, product_id=calendar.product_id)
-        if any(b["external_calendar_id"] == own for b in conflict["bookings"])
-    ]
+def involving(found: list[dict[str, Any]], calendar_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Those of the ``found`` conflicts that involve bookings imported from this calendar."""
+    own = str(calendar_id)
+    return [c for c in found if any(b["external_calendar_id"] == own for b in c["bookings"])]
 
 
 def _runs(found: list[Conflict]) -> list[list[Conflict]]:

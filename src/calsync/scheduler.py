@@ -3,7 +3,11 @@
 Calendars are claimed through their lease columns (``lease_owner``,
 ``lease_expires_at``), at most ``sync.max_concurrent`` at once and
 ``sync.max_per_host`` per feed host. Parsing runs in a process pool so a huge
-feed never stalls the event loop that also serves HTTP.
+feed never stalls the event loop that also serves HTTP. The database work is
+batched: a claim reads what its syncs need in the same transaction, finished
+syncs are written together (:class:`~calsync.sync.SyncRecorder`), and one job
+renews the leases of every sync in flight. While calendars wait, a claim is
+made when a quarter of the slots is free, not after every sync.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from calsync.core.ical_in import ParsedFeed, ParseOptions, parse_feed
 from calsync.errors import CalsyncError, ParserFailed
 from calsync.store import repo
 from calsync.store.models import utc_now
-from calsync.sync import sync_calendar
+from calsync.sync import FeedToSync, SyncRecorder, read_feeds, sync_feed
 
 if TYPE_CHECKING:
     import uuid
@@ -45,6 +49,7 @@ _DISPATCH_JOB = "dispatch"
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _TICK_STOP_TIMEOUT = 10.0
 _PRUNE_JOB = "prune"
+_RENEW_JOB = "renew"
 
 
 class ParsePool:
@@ -120,6 +125,8 @@ class Dispatcher:
         self._idle.set()
         self._again = False
         self._backlog = False
+        self._recorder = SyncRecorder(store)
+        self._refill = max(1, settings.sync.max_concurrent // 4)
 
     @property
     def running(self) -> bool:
@@ -137,6 +144,10 @@ class Dispatcher:
         )  # fmt: skip
         scheduler.add_job(
             self.prune, "interval", hours=1, id=_PRUNE_JOB, next_run_time=now,
+            max_instances=1, coalesce=True, misfire_grace_time=None,
+        )  # fmt: skip
+        scheduler.add_job(
+            self.renew, "interval", seconds=self._settings.sync.lease_seconds / 3, id=_RENEW_JOB,
             max_instances=1, coalesce=True, misfire_grace_time=None,
         )  # fmt: skip
 
@@ -169,15 +180,15 @@ class Dispatcher:
             return
         claims = await asyncio.to_thread(self._claim, free)
         self._backlog = len(claims) == free
-        for claim in claims:
+        for claim, feed in claims:
             self._host_load[claim.host] += 1
-            task = asyncio.create_task(self._sync(claim), name=f"sync {claim.calendar_id}")
+            task = asyncio.create_task(self._sync(claim, feed), name=f"sync {claim.calendar_id}")
             self._tasks[claim.calendar_id] = task
 
-    def _claim(self, limit: int) -> list[repo.Claim]:
+    def _claim(self, limit: int) -> list[tuple[repo.Claim, FeedToSync]]:
         now = self._clock()
         with self._store.write() as session:
-            return repo.claim_due(
+            claims = repo.claim_due(
                 session,
                 owner=self.owner,
                 now=now,
@@ -186,50 +197,45 @@ class Dispatcher:
                 host_load=self._host_load,
                 max_per_host=self._settings.sync.max_per_host,
             )
+            ids = [claim.calendar_id for claim in claims]
+            return list(zip(claims, read_feeds(session, ids, self._settings, now), strict=True))
 
-    async def _sync(self, claim: repo.Claim) -> None:
-        renewing = asyncio.create_task(self._renew(claim.calendar_id))
+    async def _sync(self, claim: repo.Claim, feed: FeedToSync) -> None:
         try:
-            result = await sync_calendar(
-                claim.calendar_id,
-                store=self._store,
-                fetcher=self._fetcher,
-                settings=self._settings,
-                clock=self._clock,
-                parse=self._parse_pool.parse,
-                lease_owner=self.owner,
-            )
+            result = await sync_feed(
+                feed, fetcher=self._fetcher, settings=self._settings, clock=self._clock,
+                parse=self._parse_pool.parse, lease_owner=self.owner,
+                record=self._recorder.record,
+            )  # fmt: skip
             self._metrics.observe(result, claim.tld)
         except CalsyncError as exc:
             log.warning("sync.aborted", calendar_id=str(claim.calendar_id), error=str(exc))
         finally:
-            renewing.cancel()
             self._tasks.pop(claim.calendar_id, None)
             self._host_load[claim.host] -= 1
-            if self._backlog:
+            free = self._settings.sync.max_concurrent - len(self._tasks)
+            if self._backlog and free >= self._refill:
                 self.wake()
 
-    async def _renew(self, calendar_id: uuid.UUID) -> None:
-        """Keep the lease while the sync runs; stop when another replica has taken it."""
-        lease = self._settings.sync.lease_seconds
+    async def renew(self) -> None:
+        """Extend the leases of the syncs in flight; log those another replica has taken."""
+        in_flight = list(self._tasks)
+        if not in_flight:
+            return
+        until = self._clock() + timedelta(seconds=self._settings.sync.lease_seconds)
 
-        def renew() -> bool:
+        def renew() -> set[uuid.UUID]:
             with self._store.write() as session:
-                return repo.renew_lease(
-                    session,
-                    calendar_id,
-                    owner=self.owner,
-                    lease_until=self._clock() + timedelta(seconds=lease),
-                )
+                return repo.renew_leases(session, in_flight, owner=self.owner, lease_until=until)
 
-        while True:
-            await asyncio.sleep(lease / 3)
-            try:
-                if not await asyncio.to_thread(renew):
-                    log.warning("lease.lost", calendar_id=str(calendar_id), owner=self.owner)
-                    return
-            except CalsyncError as exc:
-                log.warning("lease.renew_failed", calendar_id=str(calendar_id), error=str(exc))
+        try:
+            held = await asyncio.to_thread(renew)
+        except CalsyncError as exc:
+            log.warning("lease.renew_failed", calendars=len(in_flight), error=str(exc))
+            return
+        for calendar_id in in_flight:
+            if calendar_id not in held and calendar_id in self._tasks:
+                log.warning("lease.lost", calendar_id=str(calendar_id), owner=self.owner)
 
     async def _update_gauges(self) -> None:
         now = self._clock()
@@ -280,6 +286,7 @@ class Dispatcher:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        await self._recorder.close()
 
         def release() -> int:
             with self._store.write() as session:

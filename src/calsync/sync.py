@@ -3,6 +3,12 @@
 A sync ends in exactly one transaction that writes its bookings, the calendar's
 status and a ``sync_runs`` row together. A failure of any kind changes no
 booking: it records the error, keeps ``last_synced`` and counts the failure.
+
+The daemon syncs many calendars at once, so the database work is batched: the
+calendars it claims are read in one query (:func:`read_feeds`), and finished
+syncs are written by a :class:`SyncRecorder`, many in one transaction
+(:func:`record_syncs`). A batch that fails is written again one sync at a time,
+so one bad calendar never costs the others their results.
 """
 
 from __future__ import annotations
@@ -11,8 +17,8 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, cast
 
@@ -31,7 +37,7 @@ from calsync.core.redact import redact_url
 from calsync.core.schedule import SyncSchedule
 from calsync.errors import CalsyncError, FeedError, FeedHttpError, FeedRateLimited
 from calsync.store import repo
-from calsync.store.models import ExternalCalendar, SyncRun, utc_now
+from calsync.store.models import ExternalCalendar, utc_now
 
 if TYPE_CHECKING:
     import uuid
@@ -66,11 +72,13 @@ class SyncResult:
     skipped: int = 0
     error: str | None = None
     duration_ms: int = 0
+    unwritten: bool = False
+    """True when nothing was written (the lease was lost, or the database refused)."""
 
 
 @dataclass(frozen=True, slots=True)
-class _Feed:
-    """What a sync read of a calendar before fetching."""
+class FeedToSync:
+    """What a sync reads of a calendar before fetching (see :func:`read_feeds`)."""
 
     id: uuid.UUID
     product_id: uuid.UUID
@@ -114,20 +122,44 @@ async def sync_calendar(
     process pool). With ``lease_owner`` the result is written only if that owner
     still holds the calendar's lease; otherwise nothing is written.
     """
-    started_at = clock()
+
+    def read() -> FeedToSync:
+        with store.read() as session:
+            return read_feeds(session, [calendar_id], settings, clock())[0]
+
+    async def record(finished: FinishedSync) -> SyncResult:
+        return (await asyncio.to_thread(record_syncs, store, [finished]))[0]
+
+    feed = await asyncio.to_thread(read)
+    return await sync_feed(
+        feed, fetcher=fetcher, settings=settings, clock=clock, parse=parse or _parse_in_thread,
+        lease_owner=lease_owner, record=record,
+    )  # fmt: skip
+
+
+async def sync_feed(
+    feed: FeedToSync,
+    *,
+    fetcher: FeedFetcher,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    parse: Parser,
+    lease_owner: str | None,
+    record: Callable[[FinishedSync], Awaitable[SyncResult]],
+) -> SyncResult:
+    """Fetch and maybe parse ``feed`` (read at ``feed.options.now``), then ``record`` it."""
     started = time.monotonic()
-    feed = await asyncio.to_thread(_read_calendar, store, calendar_id, settings, started_at)
-    read = await _fetch_and_parse(feed, fetcher, parse or _parse_in_thread)
+    read = await _fetch_and_parse(feed, fetcher, parse)
     duration_ms = int((time.monotonic() - started) * 1000)
-    record = _Recording(settings, started_at, clock(), duration_ms, lease_owner)
-    return await asyncio.to_thread(_record, store, feed, read, record)
+    recording = _Recording(settings, feed.options.now, clock(), duration_ms, lease_owner)
+    return await record(FinishedSync(feed, read, recording))
 
 
 async def _parse_in_thread(body: bytes, options: ParseOptions) -> ParsedFeed:
     return await asyncio.to_thread(parse_feed, body, options)
 
 
-async def _fetch_and_parse(feed: _Feed, fetcher: FeedFetcher, parse: Parser) -> _Read:
+async def _fetch_and_parse(feed: FeedToSync, fetcher: FeedFetcher, parse: Parser) -> _Read:
     """Fetch the feed and parse it unless it is unchanged; a failure is a value, not a raise."""
     try:
         fetched = await fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified)
@@ -170,30 +202,36 @@ async def _fetch_and_parse(feed: _Feed, fetcher: FeedFetcher, parse: Parser) -> 
     )
 
 
-def _read_calendar(
-    store: Store, calendar_id: uuid.UUID, settings: Settings, now: datetime
-) -> _Feed:
-    with store.read() as session:
-        calendar = repo.get_calendar(session, calendar_id)
-        product = repo.get_product(session, calendar.product_id)
-        return _Feed(
-            id=calendar.id,
-            product_id=calendar.product_id,
-            url=calendar.ical_url,
-            tld=calendar.tld,
-            etag=calendar.etag,
-            last_modified=calendar.last_modified,
-            content_digest=calendar.content_digest,
-            prodid=calendar.prodid,
-            held=calendar.held_since is not None,
-            options=parse_options(
-                settings,
-                now=now,
-                timezone=product.timezone,
-                time_offset_hours=calendar.time_offset,
-                event_status_sync=cast("EventStatusSync", calendar.event_status_sync),
-            ),
+def read_feeds(
+    session: Session, calendar_ids: Sequence[uuid.UUID], settings: Settings, now: datetime
+) -> list[FeedToSync]:
+    """What syncing these calendars needs, in one query, in the order of ``calendar_ids``.
+
+    Raises :class:`~calsync.errors.NotFound` for an id that does not exist.
+    """
+    feeds: list[FeedToSync] = []
+    for calendar, timezone in repo.calendars_with_timezones(session, calendar_ids):
+        feeds.append(
+            FeedToSync(
+                id=calendar.id,
+                product_id=calendar.product_id,
+                url=calendar.ical_url,
+                tld=calendar.tld,
+                etag=calendar.etag,
+                last_modified=calendar.last_modified,
+                content_digest=calendar.content_digest,
+                prodid=calendar.prodid,
+                held=calendar.held_since is not None,
+                options=parse_options(
+                    settings,
+                    now=now,
+                    timezone=timezone,
+                    time_offset_hours=calendar.time_offset,
+                    event_status_sync=cast("EventStatusSync", calendar.event_status_sync),
+                ),
+            )
         )
+    return feeds
 
 
 def parse_options(
@@ -232,46 +270,128 @@ class _Recording:
     lease_owner: str | None
 
 
-class _LeaseLostError(CalsyncError):
-    """Another replica owns the calendar now: this sync's result must not be written."""
+@dataclass(frozen=True, slots=True)
+class FinishedSync:
+    """A sync whose fetch (and parse) is done and whose outcome is still to be written."""
+
+    feed: FeedToSync
+    read: _Read
+    recording: _Recording
 
 
-def _record(store: Store, feed: _Feed, read: _Read, record: _Recording) -> SyncResult:
-    """Write the outcome in one transaction: bookings, calendar status, sync run."""
+def record_syncs(store: Store, finished: Sequence[FinishedSync]) -> list[SyncResult]:
+    """Write finished syncs in one transaction; if that fails, each in its own.
+
+    Each sync's bookings, calendar status and sync run are written together or
+    not at all; a sync whose lease another owner holds now writes nothing.
+    """
+    try:
+        with store.write() as session:
+            calendars = repo.load_calendars(session, [item.feed.id for item in finished])
+            results = [_record_in(session, item, calendars) for item in finished]
+            repo.add_sync_runs(
+                session,
+                [
+                    _sync_run(item, result)
+                    for item, result in zip(finished, results, strict=True)
+                    if not result.unwritten
+                ],
+            )
+    except CalsyncError:
+        if len(finished) == 1:
+            log.exception("sync.record_failed", calendar_id=str(finished[0].feed.id))
+            results = [_unwritten(finished[0], "the database refused the result")]
+        else:
+            return [result for item in finished for result in record_syncs(store, [item])]
+    for item, result in zip(finished, results, strict=True):
+        _log(item.feed, result)
+    return results
+
+
+class SyncRecorder:
+    """Writes finished syncs in batches, up to ``max_batch`` per transaction.
+
+    Syncs that finish while one batch is being written go together in the next.
+    """
+
+    def __init__(self, store: Store, *, max_batch: int = 500) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._waiting: list[tuple[FinishedSync, asyncio.Future[SyncResult]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, finished: FinishedSync) -> SyncResult:
+        """Write ``finished`` with the next batch; its result once committed.
+
+        A sync cancelled while its result waits for a batch is not written.
+        """
+        future: asyncio.Future[SyncResult] = asyncio.get_running_loop().create_future()
+        self._waiting.append((finished, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="sync recorder")
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self._waiting = [entry for entry in self._waiting if entry[1] is not future]
+            raise
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
+            items = [item for item, _ in batch]
+            try:
+                results = await asyncio.to_thread(record_syncs, self._store, items)
+            except Exception as exc:  # noqa: BLE001 - a bug must reach the waiting syncs
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def close(self) -> None:
+        """Wait until every result handed in so far is written."""
+        if self._writer is not None:
+            await self._writer
+
+
+def _unwritten(item: FinishedSync, reason: str) -> SyncResult:
+    read = item.read
+    return SyncResult(
+        item.feed.id, "failed", http_status=read.http_status,
+        error=f"nothing written: {reason}", duration_ms=item.recording.duration_ms,
+        unwritten=True,
+    )  # fmt: skip
+
+
+def _record_in(
+    session: Session, item: FinishedSync, calendars: Mapping[uuid.UUID, ExternalCalendar]
+) -> SyncResult:
+    """Write one finished sync in the caller's transaction: bookings, status, sync run."""
+    feed, read, record = item.feed, item.read, item.recording
     result = SyncResult(
         feed.id, read.outcome, http_status=read.http_status, error=read.error,
         duration_ms=record.duration_ms,
     )  # fmt: skip
-    try:
-        with store.write() as session:
-            calendar = repo.get_calendar(session, feed.id)
-            _check_lease(calendar, record.lease_owner)
-            if read.outcome == "failed":
-                _record_failure(calendar, read, record)
-            else:
-                if read.parsed is not None:
-                    result = _apply(session, calendar, feed, read.parsed, result, record.settings)
-                calendar.content_digest = read.digest
-                calendar.last_synced = record.finished_at
-                calendar.failure_count = 0
-                calendar.etag = read.etag
-                calendar.last_modified = read.last_modified
-            _schedule_next(calendar, read, record)
-            session.add(_sync_run(calendar.id, result, record.started_at, record.finished_at))
-    except _LeaseLostError as exc:
+    calendar = calendars.get(feed.id) or repo.get_calendar(session, feed.id)
+    if record.lease_owner is not None and calendar.lease_owner != record.lease_owner:
+        holder = calendar.lease_owner or "nobody"
         log.warning("sync.lease_lost", calendar_id=str(feed.id), owner=record.lease_owner)
-        result = replace(result, outcome="failed", error=f"nothing written: {exc}")
-    except CalsyncError as exc:
-        log.exception("sync.record_failed", calendar_id=str(feed.id))
-        result = replace(result, outcome="failed", error=str(exc))
-    _log(feed, result)
+        return _unwritten(item, f"the lease of {calendar.id} is held by {holder}")
+    if read.outcome == "failed":
+        _record_failure(calendar, read, record)
+    else:
+        if read.parsed is not None:
+            result = _apply(session, calendar, feed, read.parsed, result, record.settings)
+        calendar.content_digest = read.digest
+        calendar.last_synced = record.finished_at
+        calendar.failure_count = 0
+        calendar.etag = read.etag
+        calendar.last_modified = read.last_modified
+    _schedule_next(calendar, read, record)
     return result
-
-
-def _check_lease(calendar: ExternalCalendar, owner: str | None) -> None:
-    if owner is not None and calendar.lease_owner != owner:
-        msg = f"the lease of {calendar.id} is held by {calendar.lease_owner or 'nobody'}"
-        raise _LeaseLostError(msg)
 
 
 def _record_failure(calendar: ExternalCalendar, read: _Read, record: _Recording) -> None:
@@ -312,7 +432,7 @@ def _schedule_next(calendar: ExternalCalendar, read: _Read, record: _Recording) 
 def _apply(
     session: Session,
     calendar: ExternalCalendar,
-    feed: _Feed,
+    feed: FeedToSync,
     parsed: ParsedFeed,
     result: SyncResult,
     settings: Settings,
@@ -402,27 +522,30 @@ def _held_message(plan: Plan, calendar_id: uuid.UUID) -> str:
     )
 
 
-def _sync_run(
-    calendar_id: uuid.UUID, result: SyncResult, started_at: datetime, finished_at: datetime
-) -> SyncRun:
-    return SyncRun(
-        external_calendar_id=calendar_id,
-        started_at=started_at,
-        finished_at=finished_at,
-        created_at=finished_at,
-        updated_at=finished_at,
+def _sync_run(item: FinishedSync, result: SyncResult) -> dict[str, object]:
+    """The ``sync_runs`` row of a written sync."""
+    finished_at = item.recording.finished_at
+    return {
+        "external_calendar_id": item.feed.id,
+        "started_at": item.recording.started_at,
+        "finished_at": finished_at,
+        "created_at": finished_at,
+        "updated_at": finished_at,
         **_outcome_fields(result),
-    )
+    }
+
+
+_OUTCOME_FIELDS = tuple(
+    field.name for field in fields(SyncResult) if field.name not in {"calendar_id", "unwritten"}
+)
 
 
 def _outcome_fields(result: SyncResult) -> dict[str, object]:
     """The result's fields, named as the ``sync_runs`` columns are."""
-    fields = asdict(result)
-    del fields["calendar_id"]
-    return fields
+    return {name: getattr(result, name) for name in _OUTCOME_FIELDS}
 
 
-def _log(feed: _Feed, result: SyncResult) -> None:
+def _log(feed: FeedToSync, result: SyncResult) -> None:
     fields = {
         "calendar_id": str(feed.id),
         "product_id": str(feed.product_id),

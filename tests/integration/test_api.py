@@ -1065,18 +1065,32 @@ def test_sync_runs_are_listed_and_filtered(client, store, products):
 
 
 def test_extra_fields_are_merged_into_answers(store, clock, wakes, api_key):
-    """extra_fields adds computed fields to GET, POST and PATCH answers; select may name them."""
+    """extra_fields adds computed fields to GET, POST and PATCH answers; select may name them.
+
+    Its factory is called once per answer, so rows of one answer can share work.
+    """
+    answers = []
+
+    def shout_fields():
+        answers.append("answer")
+        return lambda row: {"shout": row.name.upper()}
+
     app = build_app(
         store,
         clock,
         wakes,
-        extra_fields={"products": lambda row: {"shout": row.name.upper()}},
+        extra_fields={"products": shout_fields},
         extra_schema={"products": {"shout": {"type": "string"}}},
     )
     with TestClient(app, headers={"Authorization": f"Bearer {api_key}"}) as test_client:
         assert "HUT" == create(test_client, "products", {"name": "hut"})[0]["shout"]
-        assert [{"shout": "HUT"}] == test_client.get("/v1/products?select=shout").json()
-        assert [{"name": "hut"}] == test_client.get("/v1/products?select=name").json()
+        create(test_client, "products", {"name": "barn"})
+        answers.clear()
+        assert [{"shout": "BARN"}, {"shout": "HUT"}] == test_client.get(
+            "/v1/products?select=shout&order=name"
+        ).json()
+        assert ["answer"] == answers
+        assert [{"name": "hut"}] == test_client.get("/v1/products?select=name&name=eq.hut").json()
         response = test_client.patch("/v1/products?name=eq.hut", json={"name": "shed"})
         assert "SHED" == response.json()[0]["shout"]
 

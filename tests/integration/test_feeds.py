@@ -9,11 +9,18 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from ical.calendar_stream import IcsCalendarStream
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from appserver import serve_in_thread
 from calsync.core.ical_in import parse_feed
-from calsync.feeds import FeedReadLog, FeedService, RenderedFeed, StaleReaderWatch, feed_path
+from calsync.feeds import (
+    CHECK_VALIDITY,
+    FeedReadLog,
+    FeedService,
+    RenderedFeed,
+    StaleReaderWatch,
+    feed_path,
+)
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
 from calsync.store import repo
@@ -278,10 +285,52 @@ def test_etag_changes_with_any_booking_change_and_is_the_same_on_every_replica(
     assert rendered(replica, product.feed_token).body == rendered(service, product.feed_token).body
 
 
-def test_rotated_token_makes_the_old_url_404(store, app_parts):
-    """After rotate-token the old feed URL is 404 and the new one serves the feed."""
+def test_a_booking_change_shows_a_new_etag_at_once_while_the_feed_is_in_memory(store, app_parts):
+    """A feed just checked is served from memory; a booking committed here ends that at once."""
     _, _, client = app_parts
     product = add_product(store)
+    etag = client.get(feed_path(product.feed_token)).headers["etag"]
+    conditional = {"If-None-Match": etag}
+    assert client.get(feed_path(product.feed_token), headers=conditional).status_code == 304
+    booking_id = add_booking(store, product.id, utc(2026, 12, 1), utc(2026, 12, 5), all_day=True)
+    answer = client.get(feed_path(product.feed_token), headers=conditional)
+    assert answer.status_code == 200
+    assert answer.headers["etag"] != etag
+    assert f"UID:{booking_id}@calsync".encode() in answer.content
+
+
+def test_a_change_by_another_process_is_seen_once_the_check_is_older_than_its_validity(
+    store, settings, clock
+):
+    """A version bumped outside this process's sessions (a replica) shows within CHECK_VALIDITY."""
+
+    class Monotonic:
+        now = 1000.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    monotonic = Monotonic()
+    service = FeedService(store, settings.feeds, clock=clock, monotonic=monotonic)
+    product = add_product(store)
+    before = rendered(service, product.feed_token)
+    with store.engine.begin() as connection:  # no ORM session: as another process writes
+        connection.execute(
+            update(Product)
+            .where(Product.id == product.id)
+            .values(bookings_changed_at=NOW + timedelta(minutes=1))
+        )
+    assert service.cached(product.feed_token) == before
+    monotonic.now += CHECK_VALIDITY + 0.01
+    assert service.cached(product.feed_token) is None
+    assert rendered(service, product.feed_token).etag != before.etag
+
+
+def test_rotated_token_makes_the_old_url_404(store, app_parts):
+    """After rotate-token the old feed URL is 404 at once, even just served from memory."""
+    _, _, client = app_parts
+    product = add_product(store)
+    assert client.get(feed_path(product.feed_token)).status_code == 200
     with store.write() as session:
         new_token = repo.rotate_feed_token(session, product.id).feed_token
     assert client.get(feed_path(product.feed_token)).status_code == 404

@@ -12,12 +12,14 @@ import threading
 import time
 import tracemalloc
 import zlib
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from calsync import fetch as fetch_module
 from calsync.config import FetchSettings
 from calsync.errors import (
     FeedBlocked,
@@ -28,7 +30,7 @@ from calsync.errors import (
     FeedUnreachable,
     FetchError,
 )
-from calsync.fetch import FeedFetcher, FetchedFeed, _http_url
+from calsync.fetch import FeedFetcher, FetchedFeed, _ConnectionPool, _http_url
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Coroutine
@@ -445,7 +447,7 @@ def test_webcal_is_fetched_over_https() -> None:
 )
 def test_url_rewrite(url: str, expected: str) -> None:
     """A webcal URL becomes https; http and https stay as they are."""
-    assert expected == _http_url(url)
+    assert expected == str(_http_url(url))
 
 
 @pytest.mark.parametrize(
@@ -514,3 +516,181 @@ def test_fetcher_serves_concurrent_fetches(feed_server: FeedServer) -> None:
 
     assert [ICS] * 5 == [feed.body for feed in run(go())]
     assert 5 == feed_server.max_concurrent["*"]
+
+
+# The connection pool
+
+
+def counting_resolver(calls: Counter[str]) -> Any:
+    """A resolver answering 127.0.0.1 and counting lookups per host: one per new connection."""
+
+    async def resolve(host: str, port: int) -> list[str]:
+        calls[host] += 1
+        return ["127.0.0.1"]
+
+    return resolve
+
+
+def pool_of(fetcher: FeedFetcher) -> _ConnectionPool:
+    """The fetcher's connection pool."""
+    pool = fetcher._transport._pool
+    assert isinstance(pool, _ConnectionPool)
+    return pool
+
+
+def test_sequential_fetches_reuse_one_connection(feed_server: FeedServer) -> None:
+    """Fetches one after another from one host go over one kept-alive connection."""
+    feed_server.serve("/cal.ics", ICS)
+    calls: Counter[str] = Counter()
+    url = f"http://feeds.example:{feed_server.port}/cal.ics"
+
+    async def go() -> list[bytes | None]:
+        async with FeedFetcher(LAN, resolver=counting_resolver(calls)) as fetcher:
+            return [(await fetcher.fetch(url)).body for _ in range(3)]
+
+    assert [ICS] * 3 == run(go())
+    assert {"feeds.example": 1} == calls
+
+
+def test_concurrent_fetches_to_two_hosts_keep_a_connection_each(feed_server: FeedServer) -> None:
+    """Concurrent fetches from two hosts each open their own connections, then reuse them."""
+    feed_server.serve("/slow.ics", ICS, delay=0.2)
+    calls: Counter[str] = Counter()
+    urls = [f"http://{host}:{feed_server.port}/slow.ics" for host in ("a.example", "b.example")]
+
+    async def go() -> list[list[bytes | None]]:
+        async with FeedFetcher(LAN, resolver=counting_resolver(calls)) as fetcher:
+            rounds = []
+            for _ in range(2):
+                fetches = [fetcher.fetch(url) for url in urls for _ in range(4)]
+                rounds.append([feed.body for feed in await asyncio.gather(*fetches)])
+            return rounds
+
+    assert [[ICS] * 8] * 2 == run(go())
+    assert 8 == feed_server.max_concurrent["*"]
+    assert {"a.example": 4, "b.example": 4} == calls
+
+
+def test_connections_per_origin_are_capped(feed_server: FeedServer) -> None:
+    """With max_connections_per_origin=2, six concurrent fetches share two connections."""
+    feed_server.serve("/slow.ics", ICS, delay=0.1)
+    calls: Counter[str] = Counter()
+    url = f"http://feeds.example:{feed_server.port}/slow.ics"
+
+    async def go() -> list[FetchedFeed]:
+        resolver = counting_resolver(calls)
+        async with FeedFetcher(LAN, resolver=resolver, max_connections_per_origin=2) as fetcher:
+            return list(await asyncio.gather(*(fetcher.fetch(url) for _ in range(6))))
+
+    assert [ICS] * 6 == [feed.body for feed in run(go())]
+    assert 2 == feed_server.max_concurrent["/slow.ics"]
+    assert {"feeds.example": 2} == calls
+
+
+def test_fetch_cut_off_by_the_time_cap_gives_its_connection_back(
+    feed_server: FeedServer,
+) -> None:
+    """With one connection per origin, a fetch cancelled mid-answer does not block the next."""
+    feed_server.serve("/slow.ics", ICS, delay=5.0)
+    feed_server.serve("/cal.ics", ICS)
+    settings = FetchSettings(allow_private_networks=True, timeout_seconds=0.3)
+
+    async def go() -> bytes | None:
+        async with FeedFetcher(settings, max_connections_per_origin=1) as fetcher:
+            with pytest.raises(FeedTooLarge, match=re.escape("took longer than 0.3 s")):
+                await fetcher.fetch(feed_server.url("/slow.ics"))
+            return (await fetcher.fetch(feed_server.url("/cal.ics"))).body
+
+    assert ICS == run(go())
+
+
+def test_idle_connections_expire_and_their_hosts_are_forgotten(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idle connections past the keep-alive expiry are closed and their origins dropped."""
+    monkeypatch.setattr(fetch_module, "KEEPALIVE_EXPIRY_SECONDS", 0.05)
+    feed_server.serve("/cal.ics", ICS)
+    hosts = [f"h{index}.example" for index in range(20)]
+
+    async def go() -> tuple[list[bool], set[bytes]]:
+        async with FeedFetcher(LAN, resolver=counting_resolver(Counter())) as fetcher:
+            pool = pool_of(fetcher)
+            for host in hosts:
+                await fetcher.fetch(f"http://{host}:{feed_server.port}/cal.ics")
+            idle = [connection for entry in pool._origins.values() for connection in entry.idle]
+            assert 20 == len(idle)
+            for _ in range(300):  # poll, up to 3 s, until the expiry has passed
+                if all(connection.has_expired() for connection in idle):
+                    break
+                await asyncio.sleep(0.01)
+            await fetcher.fetch(f"http://last.example:{feed_server.port}/cal.ics")
+            return [connection.is_closed() for connection in idle], {
+                host for _, host, _ in pool._origins
+            }
+
+    closed, remaining = run(go())
+    assert [True] * 20 == closed
+    assert {b"last.example"} == remaining
+
+
+def test_idle_connection_closed_by_the_server_is_not_reused() -> None:
+    """A kept-alive connection that the server has since closed is replaced, not written to."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ICS), ICS)
+    first_closed = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(TEST_TIMEOUT)
+        port = listener.getsockname()[1]
+
+        def serve_twice() -> None:
+            for _ in range(2):
+                connection, _ = listener.accept()
+                with connection:
+                    connection.recv(65536)
+                    connection.sendall(answer)
+                first_closed.set()
+
+        thread = threading.Thread(target=serve_twice, daemon=True)
+        thread.start()
+
+        async def go() -> list[bytes | None]:
+            async with FeedFetcher(LAN) as fetcher:
+                first = await fetcher.fetch(f"http://127.0.0.1:{port}/cal.ics")
+                await asyncio.to_thread(first_closed.wait, TEST_TIMEOUT)
+                second = await fetcher.fetch(f"http://127.0.0.1:{port}/cal.ics")
+                return [first.body, second.body]
+
+        assert [ICS, ICS] == run(go())
+        thread.join(TEST_TIMEOUT)
+
+
+def test_aclose_closes_every_connection(feed_server: FeedServer) -> None:
+    """Closing the fetcher closes its kept-alive connections and forgets every origin."""
+    feed_server.serve("/cal.ics", ICS)
+
+    async def go() -> tuple[list[bool], int]:
+        fetcher = FeedFetcher(LAN, resolver=counting_resolver(Counter()))
+        pool = pool_of(fetcher)
+        for host in ("a.example", "b.example"):
+            await fetcher.fetch(f"http://{host}:{feed_server.port}/cal.ics")
+        idle = [connection for entry in pool._origins.values() for connection in entry.idle]
+        await fetcher.aclose()
+        return [connection.is_closed() for connection in idle], len(pool._origins)
+
+    assert ([True, True], 0) == run(go())
+
+
+def test_guard_refuses_loopback_beside_a_kept_alive_allowed_host(feed_server: FeedServer) -> None:
+    """An open connection to an allowed host does not let another host through to 127.0.0.1."""
+    feed_server.serve("/cal.ics", ICS)
+    settings = FetchSettings(allow_hosts=("feeds.example",))
+    resolver = counting_resolver(Counter())
+
+    async def go() -> set[bytes]:
+        async with FeedFetcher(settings, resolver=resolver) as fetcher:
+            await fetcher.fetch(f"http://feeds.example:{feed_server.port}/cal.ics")
+            with pytest.raises(FeedBlocked, match=re.escape("loopback address 127.0.0.1")):
+                await fetcher.fetch(f"http://other.example:{feed_server.port}/cal.ics")
+            return {host for _, host, _ in pool_of(fetcher)._origins}
+
+    assert {b"feeds.example"} == run(go())
+    assert 1 == len(feed_server.requests)

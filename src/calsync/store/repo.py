@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, true, update
 
 from calsync.core.availability import Graph, Occupancy, Occupant, ProductNode
 from calsync.core.diff import Plan, StoredBooking
@@ -118,6 +118,33 @@ def get_calendar(session: Session, calendar_id: uuid.UUID) -> ExternalCalendar:
     return calendar
 
 
+def calendars_with_timezones(
+    session: Session, calendar_ids: Sequence[uuid.UUID]
+) -> list[tuple[ExternalCalendar, str]]:
+    """These calendars with their product's timezone, in one query, in the order given.
+
+    Raises :class:`NotFound` for an id that does not exist.
+    """
+    rows = session.execute(
+        select(ExternalCalendar, Product.timezone)
+        .join(Product, Product.id == ExternalCalendar.product_id)
+        .where(ExternalCalendar.id.in_(calendar_ids))
+    ).all()
+    found = {calendar.id: (calendar, timezone) for calendar, timezone in rows}
+    missing = [ident for ident in calendar_ids if ident not in found]
+    if missing:
+        raise NotFound(kind="external calendar", ident=str(missing[0]))
+    return [found[ident] for ident in calendar_ids]
+
+
+def load_calendars(
+    session: Session, calendar_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, ExternalCalendar]:
+    """These calendars by id, in one query; ids that do not exist are left out."""
+    query = select(ExternalCalendar).where(ExternalCalendar.id.in_(calendar_ids))
+    return {calendar.id: calendar for calendar in session.scalars(query)}
+
+
 def remove_calendar(session: Session, calendar_id: uuid.UUID) -> None:
     """Delete an external calendar and the bookings imported from it."""
     calendar = get_calendar(session, calendar_id)
@@ -191,14 +218,14 @@ def apply_plan(
             booking.echo_of = None  # moved: no longer the echo it was; looked at again
         _copy_block(booking, update_action.block, now)
         touched.append(booking.id)
-    for insert in plan.inserts:
+    for insert_action in plan.inserts:
         booking = Booking(
             id=uuid.uuid4(),
             product_id=calendar.product_id,
             external_calendar_id=calendar.id,
             created_at=now,
         )
-        _copy_block(booking, insert.block, now)
+        _copy_block(booking, insert_action.block, now)
         session.add(booking)
         touched.append(booking.id)
     for booking_id in plan.unheld:
@@ -335,6 +362,12 @@ def release_leases(session: Session, owner: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def add_sync_runs(session: Session, rows: Sequence[Mapping[str, object]]) -> None:
+    """Insert ``sync_runs`` rows (column names as keys) in one statement."""
+    if rows:
+        session.execute(insert(SyncRun), list(rows))
+
+
 def prune_sync_runs(session: Session, *, before: datetime) -> int:
     """Delete sync runs that started before ``before``; return how many."""
     result = session.execute(delete(SyncRun).where(SyncRun.started_at < before))
@@ -441,9 +474,19 @@ def load_occupancy(
     related: set[uuid.UUID] = set()
     for product_id in product_ids:
         related |= graph.related(product_id)
-    products = session.scalars(select(Product).where(Product.id.in_(related))).all()
-    bookings = session.scalars(
-        select(Booking).where(
+    products = session.execute(
+        select(Product.id, Product.capacity, Product.timezone).where(Product.id.in_(related))
+    ).all()
+    occupants = session.execute(
+        select(
+            Booking.id,
+            Booking.product_id,
+            Booking.starts_at,
+            Booking.ends_at,
+            Booking.all_day,
+            Booking.units,
+            Booking.external_calendar_id,
+        ).where(
             Booking.product_id.in_(related),
             Booking.status.in_(BLOCKING_STATUSES),
             Booking.echo_of.is_(None),
@@ -466,19 +509,8 @@ def load_occupancy(
         ).all()
     )
     return Occupancy.of(
-        [ProductNode(p.id, p.capacity, p.timezone) for p in products],
-        [
-            Occupant(
-                b.id,
-                b.product_id,
-                b.starts_at,
-                b.ends_at,
-                b.all_day,
-                b.units,
-                b.external_calendar_id,
-            )
-            for b in bookings
-        ],
+        [ProductNode(*row) for row in products],
+        [Occupant(*row) for row in occupants],
         graph,
         calendar_units=calendar_units,
     )
@@ -599,13 +631,21 @@ def mark_echoes(
     return marked
 
 
-def renew_lease(
-    session: Session, calendar_id: uuid.UUID, *, owner: str, lease_until: datetime
-) -> bool:
-    """Extend ``owner``'s lease on a calendar; False when another replica holds it now."""
-    result = session.execute(
-        update(ExternalCalendar)
-        .where(ExternalCalendar.id == calendar_id, ExternalCalendar.lease_owner == owner)
-        .values(lease_expires_at=lease_until)
+def renew_leases(
+    session: Session, calendar_ids: Sequence[uuid.UUID], *, owner: str, lease_until: datetime
+) -> set[uuid.UUID]:
+    """Extend ``owner``'s leases on these calendars; return those it still held."""
+    held = set(
+        session.scalars(
+            select(ExternalCalendar.id).where(
+                ExternalCalendar.id.in_(calendar_ids), ExternalCalendar.lease_owner == owner
+            )
+        )
     )
-    return bool(getattr(result, "rowcount", 0))
+    if held:
+        session.execute(
+            update(ExternalCalendar)
+            .where(ExternalCalendar.id.in_(held), ExternalCalendar.lease_owner == owner)
+            .values(lease_expires_at=lease_until)
+        )
+    return held

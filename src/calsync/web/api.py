@@ -75,13 +75,14 @@ def api_router(
     clock: Callable[[], datetime],
     wake: Callable[[], None],
     default_timezone: str = "UTC",
-    extra_fields: Mapping[str, Callable[[Any], dict[str, Any]]] | None = None,
+    extra_fields: Mapping[str, Callable[[], Callable[[Any], dict[str, Any]]]] | None = None,
     extra_schema: Mapping[str, Mapping[str, dict[str, Any]]] | None = None,
 ) -> APIRouter:
     """The ``/v1`` routes, every one behind an API key.
 
-    ``extra_fields`` maps a resource name to a function of a row giving computed,
-    read-only fields merged into every answer with its rows (``export_url``).
+    ``extra_fields`` maps a resource name to a factory, called once per request, of
+    a function of a row giving computed, read-only fields merged into every answer
+    with its rows (``export_url``); it may remember what rows of one answer share.
     ``extra_schema`` names those fields (resource → field → JSON schema) for the
     OpenAPI document and for ``select``; without it they are answered only when
     ``select`` is absent or ``*``.
@@ -115,7 +116,7 @@ class _Api:
     clock: Callable[[], datetime]
     wake: Callable[[], None]
     default_timezone: str
-    extra_fields: dict[str, Callable[[Any], dict[str, Any]]]
+    extra_fields: dict[str, Callable[[], Callable[[Any], dict[str, Any]]]]
     extra_schema: dict[str, dict[str, dict[str, Any]]]
 
     def _extra_names(self, resource: Resource) -> tuple[str, ...]:
@@ -126,7 +127,8 @@ class _Api:
     ) -> Callable[[Base], dict[str, Any]]:
         columns = parse_select(select_text, resource.columns, extra=self._extra_names(resource))
         all_extra = select_text is None or "*" in (name.strip() for name in select_text.split(","))
-        extra = self.extra_fields.get(resource.name)
+        factory = self.extra_fields.get(resource.name)
+        extra = factory() if factory is not None else None
         return lambda row: serialize(resource, row, columns, extra, all_extra=all_extra)
 
     async def list_rows(self, resource: Resource, request: Request) -> Response:

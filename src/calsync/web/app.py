@@ -31,6 +31,7 @@ from calsync.web.availability import availability_router
 from calsync.web.feeds import feeds_router
 
 if TYPE_CHECKING:
+    import uuid
     from collections.abc import Callable
     from datetime import datetime
 
@@ -103,8 +104,12 @@ _COMPUTED_SCHEMA: dict[str, dict[str, dict[str, Any]]] = {
 
 def _computed_fields(
     store: Store, settings: Settings, clock: Callable[[], datetime]
-) -> dict[str, Callable[[Any], dict[str, Any]]]:
-    """Read-only fields the API adds: feed and export URLs, and the stale feed readers."""
+) -> dict[str, Callable[[], Callable[[Any], dict[str, Any]]]]:
+    """Read-only fields the API adds: feed and export URLs, stale readers, conflicts.
+
+    Each answer gets fresh functions: the calendars of one product in one answer
+    share its feed token and conflicts, computed once.
+    """
     base = settings.server.base_url
     stale_after = timedelta(hours=settings.feeds.stale_reader_hours)
 
@@ -115,13 +120,25 @@ def _computed_fields(
         stale = [r.channel for r in readers if r.is_stale(now=now, after=stale_after)]
         return {"feed_url": base + feed_path(product.feed_token), "stale_readers": stale}
 
-    def calendar_fields(calendar: ExternalCalendar) -> dict[str, Any]:
-        with store.read() as session:
-            token = repo.get_product(session, calendar.product_id).feed_token
-            conflicts = reports.calendar_conflicts(session, calendar, now=clock())
-        return {"export_url": base + feed_path(token, exclude=calendar.id), "conflicts": conflicts}
+    def calendar_fields() -> Callable[[ExternalCalendar], dict[str, Any]]:
+        now = clock()
+        products: dict[uuid.UUID, tuple[str, list[dict[str, Any]]]] = {}
 
-    return {"products": product_fields, "external_calendars": calendar_fields}
+        def fields(calendar: ExternalCalendar) -> dict[str, Any]:
+            if calendar.product_id not in products:
+                with store.read() as session:
+                    token = repo.get_product(session, calendar.product_id).feed_token
+                    found = reports.conflicts(session, now=now, product_id=calendar.product_id)
+                products[calendar.product_id] = (token, found)
+            token, found = products[calendar.product_id]
+            return {
+                "export_url": base + feed_path(token, exclude=calendar.id),
+                "conflicts": reports.involving(found, calendar.id),
+            }
+
+        return fields
+
+    return {"products": lambda: product_fields, "external_calendars": calendar_fields}
 
 
 def _no_dispatcher() -> None:

@@ -1,0 +1,1 @@
+"""calsync's benchmarks: ``python -m bench`` runs them all and prints a table (see README.md)."""

@@ -1,0 +1,158 @@
+"""Batched recording: many finished syncs in one transaction, each with its own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from calsync.fetch import FeedFetcher
+from calsync.store import repo
+from calsync.store.models import Booking, SyncRun
+from calsync.sync import FinishedSync, SyncRecorder, SyncResult, read_feeds, record_syncs, sync_feed
+from conftest import NOW, calendar
+
+OWNER = "replica-a"
+
+
+def stay(uid: str, start: str, end: str) -> str:
+    return f"UID:{uid}\nDTSTART;VALUE=DATE:{start}\nDTEND;VALUE=DATE:{end}\nSUMMARY:Reserved"
+
+
+@pytest.fixture
+def calendars(store, feed_server):
+    """Three calendars of one product, each with a one-stay feed, leased to OWNER."""
+    ids = []
+    with store.write() as session:
+        product = repo.add_product(
+            session, name="Beach house", timezone="Europe/Amsterdam", capacity=3, now=NOW
+        )
+        for number in range(3):
+            path = f"/feed{number}.ics"
+            feed_server.serve(path, calendar(stay(f"u{number}", "20261201", "20261205")))
+            cal = repo.add_calendar(
+                session, product_id=product.id, name=f"feed {number}",
+                ical_url=feed_server.url(path), time_offset=0, active=True, now=NOW,
+            )  # fmt: skip
+            assert repo.claim_calendar(
+                session, cal.id, owner=OWNER, now=NOW, lease_until=NOW + timedelta(minutes=2)
+            )
+            ids.append(cal.id)
+    return ids
+
+
+def fetched(store, settings, clock, ids) -> list[FinishedSync]:
+    """Fetch and parse each calendar, keeping what would be recorded instead of writing it."""
+    finished: list[FinishedSync] = []
+
+    async def keep(item: FinishedSync) -> SyncResult:
+        finished.append(item)
+        return SyncResult(item.feed.id, "unchanged")
+
+    async def go() -> None:
+        with store.read() as session:
+            feeds = read_feeds(session, ids, settings, clock())
+        async with FeedFetcher(settings.fetch) as fetcher:
+            for feed in feeds:
+                await sync_feed(
+                    feed, fetcher=fetcher, settings=settings, clock=clock,
+                    parse=_parse_here, lease_owner=OWNER, record=keep,
+                )  # fmt: skip
+
+    asyncio.run(go())
+    return finished
+
+
+async def _parse_here(body, options):
+    from calsync.core.ical_in import parse_feed
+
+    return parse_feed(body, options)
+
+
+def count(store, model, calendar_id) -> int:
+    column = model.external_calendar_id
+    with store.read() as session:
+        return int(session.scalar(select(func.count()).where(column == calendar_id)))
+
+
+def test_a_batch_writes_every_sync_with_its_own_result(store, settings, clock, calendars):
+    results = record_syncs(store, fetched(store, settings, clock, calendars))
+
+    assert [(r.calendar_id, r.outcome, r.inserted) for r in results] == [
+        (ident, "changed", 1) for ident in calendars
+    ]
+    for ident in calendars:
+        assert (count(store, Booking, ident), count(store, SyncRun, ident)) == (1, 1)
+        with store.read() as session:
+            assert repo.get_calendar(session, ident).lease_owner is None
+
+
+def test_a_lost_lease_costs_only_that_sync(store, settings, clock, calendars):
+    finished = fetched(store, settings, clock, calendars)
+    with store.write() as session:
+        repo.get_calendar(session, calendars[1]).lease_owner = "replica-b"
+
+    results = record_syncs(store, finished)
+
+    assert [r.outcome for r in results] == ["changed", "failed", "changed"]
+    assert results[1].unwritten
+    assert "nothing written" in (results[1].error or "")
+    assert (count(store, Booking, calendars[1]), count(store, SyncRun, calendars[1])) == (0, 0)
+    assert count(store, SyncRun, calendars[2]) == 1
+
+
+def test_a_batch_the_database_refuses_is_written_one_sync_at_a_time(
+    store, settings, clock, calendars
+):
+    """A calendar deleted while it was fetched fails the batch; the others are still written."""
+    finished = fetched(store, settings, clock, calendars)
+    with store.write() as session:
+        repo.remove_calendar(session, calendars[0])
+
+    results = record_syncs(store, finished)
+
+    assert [r.outcome for r in results] == ["failed", "changed", "changed"]
+    assert results[0].unwritten
+    assert count(store, SyncRun, calendars[1]) == count(store, SyncRun, calendars[2]) == 1
+
+
+def test_the_recorder_answers_each_sync_and_drops_a_cancelled_one(
+    store, settings, clock, calendars
+):
+    first, second, third = fetched(store, settings, clock, calendars)
+
+    async def go() -> list[SyncResult]:
+        recorder = SyncRecorder(store)
+        written = asyncio.create_task(recorder.record(first))
+        await asyncio.sleep(0)  # first waits, the writer is created
+        await asyncio.sleep(0)  # the writer takes [first] and starts writing it
+        cancelled = asyncio.create_task(recorder.record(second))
+        together = asyncio.create_task(recorder.record(third))
+        await asyncio.sleep(0)  # second and third wait for the next batch
+        cancelled.cancel()
+        results = [await written, await together]
+        await recorder.close()
+        assert cancelled.cancelled()
+        return results
+
+    results = asyncio.run(go())
+
+    assert [r.calendar_id for r in results] == [calendars[0], calendars[2]]
+    assert [count(store, SyncRun, ident) for ident in calendars] == [1, 0, 1]
+
+
+def test_renewing_leases_skips_those_another_owner_took(store, calendars):
+    with store.write() as session:
+        repo.get_calendar(session, calendars[1]).lease_owner = "replica-b"
+    later = NOW + timedelta(minutes=10)
+
+    with store.write() as session:
+        held = repo.renew_leases(session, calendars, owner=OWNER, lease_until=later)
+
+    assert held == {calendars[0], calendars[2]}
+    with store.read() as session:
+        expiries = [repo.get_calendar(session, ident).lease_expires_at for ident in calendars]
+    assert expiries[0] == expiries[2] == later
+    assert expiries[1] != later
