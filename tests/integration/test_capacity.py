@@ -293,3 +293,37 @@ def test_cli_link_availability_and_conflicts(database_url, monkeypatch, tmp_path
     assert run("conflicts").stdout.strip() == "no conflicts"
     assert run("products", "unlink", house_id, room_id).exit_code == 0
     assert run("products", "unlink", house_id, room_id).exit_code == 1
+
+
+def test_conflicts_across_many_products_are_each_reported_once(store):
+    """Products are looked at a hundred at a time; a conflict through a link in another
+    hundred is still found, and found once."""
+    from datetime import timedelta
+
+    from calsync import reports
+
+    start = NOW + timedelta(days=10)
+    with store.write() as session:
+        products = [
+            repo.add_product(session, name=f"p{n}", timezone="UTC", capacity=1, now=NOW)
+            for n in range(230)
+        ]
+        by_id = sorted(products, key=lambda product: product.id)
+        house, room = by_id[0], by_id[-1]
+        repo.link_products(session, house.id, room.id, now=NOW)
+        double = by_id[150]
+        for product, count in ((double, 2), (house, 1), (room, 1)):
+            for _ in range(count):
+                session.add(
+                    Booking(
+                        product_id=product.id, starts_at=start,
+                        ends_at=start + timedelta(days=2), all_day=True, created_at=NOW,
+                    )
+                )  # fmt: skip
+
+    with store.read() as session:
+        found = reports.conflicts(session, now=NOW)
+
+    assert sorted((c["product_id"], c["from"]) for c in found) == sorted(
+        (str(product.id), start.date().isoformat()) for product in (double, house, room)
+    )
