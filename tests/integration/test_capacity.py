@@ -296,8 +296,10 @@ def test_cli_link_availability_and_conflicts(database_url, monkeypatch, tmp_path
 
 
 def test_conflicts_across_many_products_are_each_reported_once(store):
-    """Products are looked at a hundred at a time; a conflict through a link in another
-    hundred is still found, and found once."""
+    """Products are looked at a hundred at a time: every conflict is still found, once.
+
+    The house and its room are in different hundreds, linked.
+    """
     from datetime import timedelta
 
     from calsync import reports
