@@ -1,7 +1,7 @@
 """``python -m bench``: run the benchmarks, print the table, write the JSON.
 
-python -m bench                 # everything, 5 runs each (about 25 minutes)
-python -m bench --quick         # small sizes, 2 runs: a smoke run (about 3 minutes)
+python -m bench                 # everything, 5 runs each (about 30 minutes)
+python -m bench --quick         # small sizes, 2 runs: a smoke run (about 6 minutes)
 python -m bench sync serving    # only these scenarios
 """
 

@@ -209,29 +209,27 @@ def read_feeds(
 
     Raises :class:`~calsync.errors.NotFound` for an id that does not exist.
     """
-    feeds: list[FeedToSync] = []
-    for calendar, timezone in repo.calendars_with_timezones(session, calendar_ids):
-        feeds.append(
-            FeedToSync(
-                id=calendar.id,
-                product_id=calendar.product_id,
-                url=calendar.ical_url,
-                tld=calendar.tld,
-                etag=calendar.etag,
-                last_modified=calendar.last_modified,
-                content_digest=calendar.content_digest,
-                prodid=calendar.prodid,
-                held=calendar.held_since is not None,
-                options=parse_options(
-                    settings,
-                    now=now,
-                    timezone=timezone,
-                    time_offset_hours=calendar.time_offset,
-                    event_status_sync=cast("EventStatusSync", calendar.event_status_sync),
-                ),
-            )
+    return [
+        FeedToSync(
+            id=calendar.id,
+            product_id=calendar.product_id,
+            url=calendar.ical_url,
+            tld=calendar.tld,
+            etag=calendar.etag,
+            last_modified=calendar.last_modified,
+            content_digest=calendar.content_digest,
+            prodid=calendar.prodid,
+            held=calendar.held_since is not None,
+            options=parse_options(
+                settings,
+                now=now,
+                timezone=timezone,
+                time_offset_hours=calendar.time_offset,
+                event_status_sync=cast("EventStatusSync", calendar.event_status_sync),
+            ),
         )
-    return feeds
+        for calendar, timezone in repo.calendars_with_timezones(session, calendar_ids)
+    ]
 
 
 def parse_options(

@@ -635,17 +635,10 @@ def renew_leases(
     session: Session, calendar_ids: Sequence[uuid.UUID], *, owner: str, lease_until: datetime
 ) -> set[uuid.UUID]:
     """Extend ``owner``'s leases on these calendars; return those it still held."""
-    held = set(
-        session.scalars(
-            select(ExternalCalendar.id).where(
-                ExternalCalendar.id.in_(calendar_ids), ExternalCalendar.lease_owner == owner
-            )
-        )
+    result = session.execute(
+        update(ExternalCalendar)
+        .where(ExternalCalendar.id.in_(calendar_ids), ExternalCalendar.lease_owner == owner)
+        .values(lease_expires_at=lease_until)
+        .returning(ExternalCalendar.id)
     )
-    if held:
-        session.execute(
-            update(ExternalCalendar)
-            .where(ExternalCalendar.id.in_(held), ExternalCalendar.lease_owner == owner)
-            .values(lease_expires_at=lease_until)
-        )
-    return held
+    return set(result.scalars())
