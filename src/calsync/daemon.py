@@ -30,7 +30,8 @@ from calsync.errors import CalsyncError, ConfigError
 from calsync.feeds import FeedReadLog, FeedService, StaleReaderWatch
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
-from calsync.scheduler import Dispatcher, ParsePool
+from calsync.parsing import ParsePool
+from calsync.scheduler import Dispatcher
 from calsync.store import repo
 from calsync.store.db import Store
 from calsync.store.models import SYNC_CHANNEL, utc_now
@@ -80,6 +81,7 @@ async def run_daemon(settings: Settings) -> int:
             feed_service = FeedService(store, settings.feeds)
             read_log = FeedReadLog(store)
             watch = StaleReaderWatch(store, settings.feeds)
+            conflicts = reports.ConflictCache()
             app = create_app(
                 store=store,
                 dispatcher=dispatcher,
@@ -87,13 +89,14 @@ async def run_daemon(settings: Settings) -> int:
                 feed_service=feed_service,
                 read_log=read_log,
                 settings=settings,
+                conflicts=conflicts,
             )
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
             server = _Server(config)
             with _stop_signals() as stop:
                 scheduler = AsyncIOScheduler(timezone="UTC")
                 dispatcher.start(scheduler)
-                _add_feed_jobs(scheduler, store, read_log, watch, metrics)
+                _add_feed_jobs(scheduler, store, read_log, watch, metrics, conflicts)
                 scheduler.start()
                 serving = asyncio.create_task(server.serve(sockets=[listener]))
                 listening = (
@@ -137,6 +140,7 @@ def _add_feed_jobs(
     read_log: FeedReadLog,
     watch: StaleReaderWatch,
     metrics: Metrics,
+    conflicts: reports.ConflictCache,
 ) -> None:
     """Write feed reads in batches every 2 s; look for stale readers and conflicts every 5 min."""
 
@@ -155,7 +159,8 @@ def _add_feed_jobs(
 
     def count_conflicts() -> list[dict[str, object]]:
         with store.read() as session:
-            found = reports.conflicts(session, now=utc_now())
+            by_product = conflicts.of_products(session, repo.product_ids(session), now=utc_now())
+        found = [conflict for listed in by_product.values() for conflict in listed]
         for conflict in found:
             log.warning("booking.conflict", **conflict)
         return found
@@ -233,7 +238,7 @@ async def _log_started(
 ) -> None:
     def count_active() -> int:
         with store.read() as session:
-            return len(repo.list_calendars(session, active_only=True))
+            return repo.count_active_calendars(session)
 
     host, port = listener.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host

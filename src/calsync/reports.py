@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from calsync.core.availability import Graph
 from calsync.core.blocks import date_at_midnight
 from calsync.errors import BadRequest
 from calsync.store import repo
 from calsync.store.models import Booking, Product
 
 if TYPE_CHECKING:
-    import uuid
+    from collections.abc import Hashable, Sequence
 
     from sqlalchemy.orm import Session
 
@@ -25,6 +29,8 @@ CONFLICT_HORIZON = timedelta(days=760)
 #: Products whose bookings are loaded together when looking for conflicts in all of
 #: them: with 10 000 calendars, loading every booking at once cost 600 MB for a moment.
 _PRODUCTS_AT_ONCE = 100
+#: Products whose cache keys are read with one query (well under SQLite's bound on parameters).
+_KEYS_AT_ONCE = 1000
 
 
 def availability(
@@ -63,8 +69,14 @@ def conflicts(
     Products are looked at a hundred at a time (with the products linked to them),
     so memory stays bounded however many there are.
     """
+    ids = [product_id] if product_id is not None else repo.product_ids(session)
+    return _find_conflicts(session, ids, now=now)
+
+
+def _find_conflicts(
+    session: Session, ids: Sequence[uuid.UUID], *, now: datetime
+) -> list[dict[str, Any]]:
     today = date_at_midnight(now.astimezone(UTC).date())
-    ids = [product_id] if product_id is not None else list(session.scalars(select(Product.id)))
     found: list[Conflict] = []
     for start in range(0, len(ids), _PRODUCTS_AT_ONCE):
         chunk = set(ids[start : start + _PRODUCTS_AT_ONCE])
@@ -85,6 +97,94 @@ def conflicts(
         }
         for run in _runs(found)
     ]
+
+
+class ConflictCache:
+    """The conflicts of each product, computed again only when what they depend on changed.
+
+    A product's conflicts depend on its bookings and capacity, on those of the
+    products linked to it, on the links, and on the day (they are looked for from
+    today on). Every booking or link change moves a product's
+    ``bookings_changed_at``, so an entry is keyed by those versions: checking it
+    costs two small queries, and every replica reads the same versions, so
+    nothing needs invalidating across processes. With 10 000 calendars a page of
+    20 of them cost about 50 ms of CPU to compute, which under load made the
+    API's p99 latency 0.5 s.
+    """
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._size = size
+        self._entries: OrderedDict[uuid.UUID, tuple[Hashable, list[dict[str, Any]]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of_products(
+        self, session: Session, product_ids: Sequence[uuid.UUID], *, now: datetime
+    ) -> dict[uuid.UUID, list[dict[str, Any]]]:
+        """Each product's conflicts (as :func:`conflicts` lists them), from the cache if current."""
+        found: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        for start in range(0, len(product_ids), _KEYS_AT_ONCE):
+            found |= self._of_chunk(session, product_ids[start : start + _KEYS_AT_ONCE], now=now)
+        return found
+
+    def _of_chunk(
+        self, session: Session, product_ids: Sequence[uuid.UUID], *, now: datetime
+    ) -> dict[uuid.UUID, list[dict[str, Any]]]:
+        keys = _conflict_keys(session, product_ids, now=now)
+        found: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        with self._lock:
+            for product_id in product_ids:
+                entry = self._entries.get(product_id)
+                if entry is not None and entry[0] == keys[product_id]:
+                    found[product_id] = entry[1]
+                    self._entries.move_to_end(product_id)
+        missing = [product_id for product_id in product_ids if product_id not in found]
+        if not missing:
+            return found
+        computed: dict[uuid.UUID, list[dict[str, Any]]] = {p: [] for p in missing}
+        for conflict in _find_conflicts(session, missing, now=now):
+            computed[uuid.UUID(conflict["product_id"])].append(conflict)
+        with self._lock:
+            for product_id, conflicts_of_product in computed.items():
+                self._entries[product_id] = (keys[product_id], conflicts_of_product)
+                self._entries.move_to_end(product_id)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return found | computed
+
+
+def _conflict_keys(
+    session: Session, product_ids: Sequence[uuid.UUID], *, now: datetime
+) -> dict[uuid.UUID, Hashable]:
+    """What each product's conflicts depend on: the day, the related products' versions, links.
+
+    Read before the bookings are, so a change committed in between makes the key
+    older than the answer, never newer.
+    """
+    links = repo.dependency_links(session)
+    graph = Graph.of(links)
+    related = {product_id: graph.related(product_id) for product_id in product_ids}
+    everyone = set().union(*related.values())
+    versions = {
+        product_id: (changed or created, capacity, timezone)
+        for product_id, changed, created, capacity, timezone in session.execute(
+            select(
+                Product.id,
+                Product.bookings_changed_at,
+                Product.created_at,
+                Product.capacity,
+                Product.timezone,
+            ).where(Product.id.in_(everyone))
+        )
+    }
+    day = now.astimezone(UTC).date()
+    return {
+        product_id: (
+            day,
+            tuple(sorted((str(p), versions.get(p)) for p in group)),
+            tuple(sorted((str(a), str(e)) for a, e in links if a in group or e in group)),
+        )
+        for product_id, group in related.items()
+    }
 
 
 def involving(found: list[dict[str, Any]], calendar_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -2,8 +2,8 @@
 
 Calendars are claimed through their lease columns (``lease_owner``,
 ``lease_expires_at``), at most ``sync.max_concurrent`` at once and
-``sync.max_per_host`` per feed host. Parsing runs in a process pool so a huge
-feed never stalls the event loop that also serves HTTP. The database work is
+``sync.max_per_host`` per feed host. Parsing runs in a process pool
+(:class:`~calsync.parsing.ParsePool`). The database work is
 batched: a claim reads what its syncs need in the same transaction, finished
 syncs are written together (:class:`~calsync.sync.SyncRecorder`), and one job
 renews the leases of every sync in flight. While calendars wait, a claim is
@@ -14,21 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
-import multiprocessing
-import signal
-import sys
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
 
-from calsync.core.ical_in import ParsedFeed, ParseOptions, parse_feed
-from calsync.errors import CalsyncError, ParserFailed
+from calsync.errors import CalsyncError
 from calsync.store import repo
 from calsync.store.models import utc_now
 from calsync.sync import FeedToSync, SyncRecorder, read_feeds, sync_feed
@@ -42,57 +34,14 @@ if TYPE_CHECKING:
     from calsync.config import Settings
     from calsync.fetch import FeedFetcher
     from calsync.metrics import Metrics
+    from calsync.parsing import ParsePool
     from calsync.store.db import Store
 
 log = structlog.get_logger("calsync.scheduler")
 _DISPATCH_JOB = "dispatch"
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _TICK_STOP_TIMEOUT = 10.0
 _PRUNE_JOB = "prune"
 _RENEW_JOB = "renew"
-
-
-class ParsePool:
-    """Parse feeds in worker processes; a pool whose worker died is replaced."""
-
-    def __init__(self, workers: int) -> None:
-        self._workers = workers
-        self._executor = self._new_executor()
-
-    def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self._workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_ignore_stop_signals,
-        )
-
-    async def parse(self, body: bytes, options: ParseOptions) -> ParsedFeed:
-        """Parse in a worker process; raise ``ParserFailed`` if the worker dies."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, parse_feed, body, options)
-        except BrokenProcessPool as exc:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = self._new_executor()
-            msg = "the parser process died while reading the feed"
-            raise ParserFailed(msg) from exc
-
-    def close(self) -> None:
-        """Stop the workers; parses still queued are dropped."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _ignore_stop_signals() -> None:
-    """Workers leave SIGINT/SIGTERM to the daemon, which stops them in order.
-
-    On Linux a worker is also killed when the daemon dies (even by SIGKILL), so
-    no orphaned parser outlives it.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Dispatcher:

@@ -329,3 +329,83 @@ def test_conflicts_across_many_products_are_each_reported_once(store):
     assert sorted((c["product_id"], c["from"]) for c in found) == sorted(
         (str(product.id), start.date().isoformat()) for product in (double, house, room)
     )
+
+
+def _stay(product_id: uuid.UUID, days: int = 10) -> Booking:
+    from datetime import timedelta
+
+    start = NOW + timedelta(days=days)
+    return Booking(
+        product_id=product_id, starts_at=start, ends_at=start + timedelta(days=2),
+        all_day=True, created_at=NOW,
+    )  # fmt: skip
+
+
+def test_conflict_cache_answers_from_memory_until_a_product_it_depends_on_changes(store):
+    """The cache computes again only a product whose bookings, capacity or links changed.
+
+    A house (capacity 1) and its room, and a cottage alone: each change below
+    must reach exactly the products whose conflicts it can change.
+    """
+    from datetime import timedelta
+
+    from calsync import reports
+
+    cache = reports.ConflictCache()
+    with store.write() as session:
+        house, room, cottage = (
+            repo.add_product(session, name=name, timezone="UTC", capacity=1, now=NOW)
+            for name in ("house", "room", "cottage")
+        )
+        ids = [house.id, room.id, cottage.id]
+        session.add_all([_stay(house.id), _stay(cottage.id), _stay(cottage.id)])
+
+    def look(now=NOW) -> dict[uuid.UUID, list[dict[str, object]]]:
+        with store.read() as session:
+            return cache.of_products(session, ids, now=now)
+
+    first = look()
+    assert [len(first[i]) for i in ids] == [0, 0, 1]
+    again = look()
+    assert all(again[i] is first[i] for i in ids), "nothing changed: every answer is cached"
+
+    with store.write() as session:  # a booking on the room: the room alone changes
+        session.add(_stay(room.id))
+    after_booking = look()
+    assert after_booking[room.id] is not first[room.id]
+    assert after_booking[house.id] is first[house.id]
+    assert after_booking[cottage.id] is first[cottage.id]
+
+    with store.write() as session:  # the link: the house and the room double-book
+        repo.link_products(session, house.id, room.id, now=NOW)
+    linked = look()
+    assert [len(linked[i]) for i in ids] == [1, 1, 1]
+    assert linked[cottage.id] is first[cottage.id]
+
+    with store.write() as session:  # more room in the cottage: its conflict is gone
+        repo.get_product(session, cottage.id).capacity = 2
+    assert [len(answer) for answer in look().values()] == [1, 1, 0]
+
+    later = look(now=NOW + timedelta(days=30))  # a new day: computed again, the stays are past
+    assert [len(later[i]) for i in ids] == [0, 0, 0]
+
+
+def test_conflict_cache_sees_changes_written_by_another_process(store, settings):
+    """Keys are read from the store, so a change made elsewhere (another replica) is seen."""
+    from calsync import reports
+    from calsync.store.db import Store
+
+    cache = reports.ConflictCache()
+    with store.write() as session:
+        product_id = repo.add_product(session, name="hut", timezone="UTC", capacity=1, now=NOW).id
+        session.add(_stay(product_id))
+    with store.read() as session:
+        assert cache.of_products(session, [product_id], now=NOW) == {product_id: []}
+    other = Store.connect(settings.database)
+    try:
+        with other.write() as session:
+            session.add(_stay(product_id))
+    finally:
+        other.close()
+    with store.read() as session:
+        assert len(cache.of_products(session, [product_id], now=NOW)[product_id]) == 1

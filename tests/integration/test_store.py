@@ -41,6 +41,39 @@ def test_upgrade_twice_is_harmless(store):
         assert session.scalars(select(Product)).all() == []
 
 
+def test_migrations_make_the_schema_the_models_describe(store):
+    """Every table, column and index of the models exists after the migrations, and no other."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from calsync.store.models import Base
+
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_api_list_order_is_served_by_an_index(tmp_path):
+    """A page in the API's default order (created_at, id) reads an index, not a sort of the table.
+
+    Read with SQLite's EXPLAIN QUERY PLAN; the same indexes exist on PostgreSQL
+    (the test above).
+    """
+    from sqlalchemy import text
+
+    store = Store.connect(make_settings(f"sqlite:///{tmp_path / 'plan.db'}").database)
+    store.upgrade()
+    with store.engine.connect() as connection:
+        for table in ("products", "external_calendars", "bookings", "sync_runs"):
+            plan = connection.execute(
+                text(f"EXPLAIN QUERY PLAN SELECT * FROM {table} ORDER BY created_at, id LIMIT 20")
+            ).all()
+            assert [row[-1] for row in plan] == [
+                f"SCAN {table} USING INDEX ix_{table}_created_at_id"
+            ]
+    store.close()
+
+
 def test_sqlite_read_then_write_transactions_wait_instead_of_failing(tmp_path):
     """Regression guard: with BEGIN IMMEDIATE two read-then-write transactions both commit.
 

@@ -90,6 +90,7 @@ class Product(Base):
     """A thing that is rented out: a holiday home, a room, a venue."""
 
     __tablename__ = "products"
+    __table_args__ = (Index("ix_products_created_at_id", "created_at", "id"),)
 
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
@@ -103,6 +104,7 @@ class ExternalCalendar(Base):
     """A channel's iCal export URL that calsync imports into a product."""
 
     __tablename__ = "external_calendars"
+    __table_args__ = (Index("ix_external_calendars_created_at_id", "created_at", "id"),)
 
     product_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("products.id", ondelete="CASCADE"), index=True
@@ -137,6 +139,7 @@ class Booking(Base):
     __table_args__ = (
         UniqueConstraint("external_calendar_id", "source_key"),
         Index("ix_bookings_product_id_starts_at", "product_id", "starts_at"),
+        Index("ix_bookings_created_at_id", "created_at", "id"),
     )
 
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
@@ -171,6 +174,7 @@ class SyncRun(Base):
     __tablename__ = "sync_runs"
     __table_args__ = (
         Index("ix_sync_runs_external_calendar_id_started_at", "external_calendar_id", "started_at"),
+        Index("ix_sync_runs_created_at_id", "created_at", "id"),
     )
 
     external_calendar_id: Mapped[uuid.UUID] = mapped_column(

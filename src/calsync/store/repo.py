@@ -57,6 +57,11 @@ def add_product(
     return product
 
 
+def product_ids(session: Session) -> list[uuid.UUID]:
+    """The id of every product."""
+    return list(session.scalars(select(Product.id)))
+
+
 def list_products(session: Session) -> Sequence[Product]:
     """Every product, oldest first."""
     return session.scalars(select(Product).order_by(Product.created_at, Product.id)).all()
@@ -374,6 +379,14 @@ def prune_sync_runs(session: Session, *, before: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def count_active_calendars(session: Session) -> int:
+    """How many external calendars are active."""
+    query = (
+        select(func.count()).select_from(ExternalCalendar).where(ExternalCalendar.active.is_(True))
+    )
+    return int(session.scalar(query) or 0)
+
+
 def count_due(session: Session, *, now: datetime) -> int:
     """How many calendars are due now and not leased."""
     return int(session.scalar(select(func.count()).where(_due(now))) or 0)
@@ -444,6 +457,14 @@ def rotate_feed_token(session: Session, product_id: uuid.UUID) -> Product:
     product = get_product(session, product_id)
     product.feed_token = new_feed_token()
     return product
+
+
+def feed_tokens(session: Session, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The feed token of each of these products."""
+    rows = session.execute(
+        select(Product.id, Product.feed_token).where(Product.id.in_(list(product_ids)))
+    )
+    return dict(rows.all())
 
 
 def dependency_links(session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:

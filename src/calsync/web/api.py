@@ -75,14 +75,16 @@ def api_router(
     clock: Callable[[], datetime],
     wake: Callable[[], None],
     default_timezone: str = "UTC",
-    extra_fields: Mapping[str, Callable[[], Callable[[Any], dict[str, Any]]]] | None = None,
+    extra_fields: Mapping[str, Callable[[Sequence[Any]], Callable[[Any], dict[str, Any]]]]
+    | None = None,
     extra_schema: Mapping[str, Mapping[str, dict[str, Any]]] | None = None,
 ) -> APIRouter:
     """The ``/v1`` routes, every one behind an API key.
 
-    ``extra_fields`` maps a resource name to a factory, called once per request, of
-    a function of a row giving computed, read-only fields merged into every answer
-    with its rows (``export_url``); it may remember what rows of one answer share.
+    ``extra_fields`` maps a resource name to a factory, called once per answer
+    with its rows, of a function of a row giving computed, read-only fields merged
+    into the answer (``export_url``); the factory may look up what the rows share
+    at once. It is not called when ``select`` names none of the computed fields.
     ``extra_schema`` names those fields (resource → field → JSON schema) for the
     OpenAPI document and for ``select``; without it they are answered only when
     ``select`` is absent or ``*``.
@@ -116,7 +118,7 @@ class _Api:
     clock: Callable[[], datetime]
     wake: Callable[[], None]
     default_timezone: str
-    extra_fields: dict[str, Callable[[], Callable[[Any], dict[str, Any]]]]
+    extra_fields: dict[str, Callable[[Sequence[Any]], Callable[[Any], dict[str, Any]]]]
     extra_schema: dict[str, dict[str, dict[str, Any]]]
 
     def _extra_names(self, resource: Resource) -> tuple[str, ...]:
@@ -124,12 +126,20 @@ class _Api:
 
     def _serializer(
         self, resource: Resource, select_text: str | None
-    ) -> Callable[[Base], dict[str, Any]]:
-        columns = parse_select(select_text, resource.columns, extra=self._extra_names(resource))
+    ) -> Callable[[Sequence[Base]], list[dict[str, Any]]]:
+        """The rows of one answer as JSON-ready dicts; computed fields only if selected."""
+        extra_names = self._extra_names(resource)
+        columns = parse_select(select_text, resource.columns, extra=extra_names)
         all_extra = select_text is None or "*" in (name.strip() for name in select_text.split(","))
         factory = self.extra_fields.get(resource.name)
-        extra = factory() if factory is not None else None
-        return lambda row: serialize(resource, row, columns, extra, all_extra=all_extra)
+        if not (all_extra or any(name in extra_names for name in columns)):
+            factory = None
+
+        def show(rows: Sequence[Base]) -> list[dict[str, Any]]:
+            extra = factory(rows) if factory is not None else None
+            return [serialize(resource, row, columns, extra, all_extra=all_extra) for row in rows]
+
+        return show
 
     async def list_rows(self, resource: Resource, request: Request) -> Response:
         query = parse_query(
@@ -145,7 +155,7 @@ class _Api:
                 total = int(session.scalar(query.count_statement()) or 0)
                 answer_status(query.offset, 0, total)  # 416 before reading rows
                 rows = session.scalars(query.statement()).all()
-                return [show(row) for row in rows], total
+                return show(rows), total
 
         rows, total = await asyncio.to_thread(read)
         return JSONResponse(
@@ -174,7 +184,7 @@ class _Api:
             with self.store.write() as session, _conflicts():
                 rows = [resource.create(session, item, ctx) for item in values]
                 session.flush()
-                return [] if minimal else [show(row) for row in rows]
+                return [] if minimal else show(rows)
 
         answer = await asyncio.to_thread(write)
         if ctx.wake:
@@ -202,7 +212,7 @@ class _Api:
                 rows = session.scalars(_matching(resource, filters)).all()
                 resource.update(session, rows, values, ctx)
                 session.flush()
-                return [] if minimal else [show(row) for row in rows]
+                return [] if minimal else show(rows)
 
         answer = await asyncio.to_thread(write)
         if ctx.wake:
@@ -218,7 +228,7 @@ class _Api:
         def write() -> list[dict[str, Any]]:
             with self.store.write() as session, _conflicts():
                 rows = session.scalars(_matching(resource, filters)).all()
-                answer = [] if minimal else [show(row) for row in rows]
+                answer = [] if minimal else show(rows)
                 resource.delete(session, rows, ctx)
                 return answer
 

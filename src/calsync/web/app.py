@@ -32,7 +32,7 @@ from calsync.web.feeds import feeds_router
 
 if TYPE_CHECKING:
     import uuid
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
 
@@ -45,8 +45,12 @@ def create_app(
     read_log: FeedReadLog,
     settings: Settings,
     clock: Callable[[], datetime] = utc_now,
+    conflicts: reports.ConflictCache | None = None,
 ) -> FastAPI:
-    """The app; ``dispatcher`` is None when no scheduler runs in this process."""
+    """The app; ``dispatcher`` is None when no scheduler runs in this process.
+
+    ``conflicts`` is shared with the daemon's conflict check, when there is one.
+    """
     app = FastAPI(title="calsync", version=__version__)
     app.include_router(feeds_router(feed_service, read_log, clock=clock))
 
@@ -79,7 +83,9 @@ def create_app(
             clock=clock,
             wake=dispatcher.wake if dispatcher is not None else _no_dispatcher,
             default_timezone=settings.products.default_timezone,
-            extra_fields=_computed_fields(store, settings, clock),
+            extra_fields=_computed_fields(
+                store, settings, clock, conflicts or reports.ConflictCache()
+            ),
             extra_schema=_COMPUTED_SCHEMA,
         )
     )
@@ -103,12 +109,16 @@ _COMPUTED_SCHEMA: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def _computed_fields(
-    store: Store, settings: Settings, clock: Callable[[], datetime]
-) -> dict[str, Callable[[], Callable[[Any], dict[str, Any]]]]:
+    store: Store,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    conflicts: reports.ConflictCache,
+) -> dict[str, Callable[[Sequence[Any]], Callable[[Any], dict[str, Any]]]]:
     """Read-only fields the API adds: feed and export URLs, stale readers, conflicts.
 
-    Each answer gets fresh functions: the calendars of one product in one answer
-    share its feed token and conflicts, computed once.
+    Each answer gets functions made for its rows: the calendars of one answer
+    share one query for their products' feed tokens and one look at the
+    conflicts of those products, which ``conflicts`` keeps between answers.
     """
     base = settings.server.base_url
     stale_after = timedelta(hours=settings.feeds.stale_reader_hours)
@@ -120,25 +130,26 @@ def _computed_fields(
         stale = [r.channel for r in readers if r.is_stale(now=now, after=stale_after)]
         return {"feed_url": base + feed_path(product.feed_token), "stale_readers": stale}
 
-    def calendar_fields() -> Callable[[ExternalCalendar], dict[str, Any]]:
-        now = clock()
-        products: dict[uuid.UUID, tuple[str, list[dict[str, Any]]]] = {}
+    def calendar_fields(
+        calendars: Sequence[ExternalCalendar],
+    ) -> Callable[[ExternalCalendar], dict[str, Any]]:
+        product_ids = list(dict.fromkeys(calendar.product_id for calendar in calendars))
+        tokens: dict[uuid.UUID, str] = {}
+        found: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        if product_ids:
+            with store.read() as session:
+                tokens = repo.feed_tokens(session, product_ids)
+                found = conflicts.of_products(session, product_ids, now=clock())
 
         def fields(calendar: ExternalCalendar) -> dict[str, Any]:
-            if calendar.product_id not in products:
-                with store.read() as session:
-                    token = repo.get_product(session, calendar.product_id).feed_token
-                    found = reports.conflicts(session, now=now, product_id=calendar.product_id)
-                products[calendar.product_id] = (token, found)
-            token, found = products[calendar.product_id]
             return {
-                "export_url": base + feed_path(token, exclude=calendar.id),
-                "conflicts": reports.involving(found, calendar.id),
+                "export_url": base + feed_path(tokens[calendar.product_id], exclude=calendar.id),
+                "conflicts": reports.involving(found[calendar.product_id], calendar.id),
             }
 
         return fields
 
-    return {"products": lambda: product_fields, "external_calendars": calendar_fields}
+    return {"products": lambda _rows: product_fields, "external_calendars": calendar_fields}
 
 
 def _no_dispatcher() -> None:
