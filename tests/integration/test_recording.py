@@ -156,3 +156,39 @@ def test_renewing_leases_skips_those_another_owner_took(store, calendars):
         expiries = [repo.get_calendar(session, ident).lease_expires_at for ident in calendars]
     assert expiries[0] == expiries[2] == later
     assert expiries[1] != later
+
+
+def test_the_dispatcher_reads_its_gauges_at_most_once_a_second(store, settings, clock):
+    """A dispatcher woken many times a second counts due calendars once a second, not each time."""
+    from calsync.metrics import Metrics
+    from calsync.parsing import ParsePool
+    from calsync.scheduler import Dispatcher
+
+    def add_due_calendar(session, name: str) -> None:
+        product = repo.add_product(session, name=name, timezone="UTC", capacity=1, now=NOW)
+        repo.add_calendar(
+            session, product_id=product.id, name=name, ical_url=f"http://127.0.0.1:9/{name}",
+            time_offset=0, active=True, now=NOW,
+        )  # fmt: skip
+
+    with store.write() as session:
+        add_due_calendar(session, "one")
+    metrics = Metrics()
+    parse_pool = ParsePool(1)  # no worker starts: nothing is parsed
+    dispatcher = Dispatcher(
+        store=store, settings=settings, fetcher=FeedFetcher(settings.fetch),
+        parse_pool=parse_pool, owner=OWNER, metrics=metrics, clock=clock,
+    )  # fmt: skip
+
+    def due_after_a_tick() -> float:
+        asyncio.run(dispatcher.tick())
+        return metrics.calendars_due._value.get()
+
+    assert due_after_a_tick() == 1
+    with store.write() as session:
+        add_due_calendar(session, "two")
+    clock.now += timedelta(milliseconds=500)
+    assert due_after_a_tick() == 1, "read again within the second"
+    clock.now += timedelta(milliseconds=500)
+    assert due_after_a_tick() == 2
+    parse_pool.close()
