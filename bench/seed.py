@@ -70,10 +70,15 @@ def add_calendars(store: Store, urls: list[str]) -> list[uuid.UUID]:
 
 
 def make_due(store: Store) -> datetime:
-    """Make every calendar due now; return the moment it committed."""
+    """Make every calendar due now; return a moment no sync this causes can start before.
+
+    That is the moment before the update: a claim made between its commit and a
+    later reading of the clock would start before it and never be counted.
+    """
+    now = datetime.now(UTC)
     with store.write() as session:
-        session.execute(update(ExternalCalendar).values(next_sync_at=datetime.now(UTC)))
-    return datetime.now(UTC)
+        session.execute(update(ExternalCalendar).values(next_sync_at=now))
+    return now
 
 
 def runs_since(store: Store, since: datetime) -> Callable[[], tuple[int, datetime | None]]:
