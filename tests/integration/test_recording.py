@@ -182,7 +182,7 @@ def test_the_dispatcher_reads_its_gauges_at_most_once_a_second(store, settings, 
 
     def due_after_a_tick() -> float:
         asyncio.run(dispatcher.tick())
-        return metrics.calendars_due._value.get()
+        return float(metrics.calendars_due._value.get())
 
     assert due_after_a_tick() == 1
     with store.write() as session:
