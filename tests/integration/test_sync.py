@@ -505,3 +505,25 @@ def run_as(store, settings, calendar_id, clock, *, lease_owner: str) -> SyncResu
             )
 
     return asyncio.run(go())
+
+
+def test_an_import_that_only_adds_bookings_moves_the_product_feed_version(
+    store, settings, clock, feed_server, product_calendar
+):
+    """Regression: new bookings are inserted with one Core statement, which the ORM hook
+    that moves ``bookings_changed_at`` does not see; the outbound feed's ETag must still
+    change, or channels keep the old feed and double-book the new stay."""
+
+    def version():
+        with store.read() as session:
+            calendar = repo.get_calendar(session, product_calendar)
+            return repo.get_product(session, calendar.product_id).bookings_changed_at
+
+    feed_server.serve("/feed.ics", calendar(THREE_STAYS[0]))
+    assert run(store, settings, product_calendar, clock).inserted == 1
+    first = version()
+    assert first is not None
+    feed_server.serve("/feed.ics", calendar(THREE_STAYS[0], THREE_STAYS[1]))
+    result = run(store, settings, product_calendar, clock)
+    assert (result.inserted, result.updated, result.deleted) == (1, 0, 0)
+    assert version() not in {None, first}
