@@ -510,11 +510,14 @@ def run_as(store, settings, calendar_id, clock, *, lease_owner: str) -> SyncResu
 def test_an_import_that_only_adds_bookings_moves_the_product_feed_version(
     store, settings, clock, feed_server, product_calendar
 ):
-    """Regression: new bookings are inserted with one Core statement, which the ORM hook
-    that moves ``bookings_changed_at`` does not see; the outbound feed's ETag must still
-    change, or channels keep the old feed and double-book the new stay."""
+    """An import that only inserts still moves the product's version (the feed's ETag).
 
-    def version():
+    Regression: new bookings are inserted with one Core statement, which the ORM
+    hook that moves ``bookings_changed_at`` does not see; without the version the
+    channels keep the old feed and double-book the new stay.
+    """
+
+    def version() -> object:
         with store.read() as session:
             calendar = repo.get_calendar(session, product_calendar)
             return repo.get_product(session, calendar.product_id).bookings_changed_at
