@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 import structlog
+from sqlalchemy.pool import NullPool
 
 from calsync.config import Settings, load_settings
 from calsync.core.ical_in import ParseOptions
@@ -66,14 +67,20 @@ def make_settings(database_url: str, **sections: dict[str, object]) -> Settings:
     return load_settings(path=None, environ=environ)
 
 
-def _postgres_schema_url() -> Iterator[str]:
+def postgres_schema_url(before_drop: Callable[[], None] | None = None) -> Iterator[str]:
+    """A private schema on the test PostgreSQL, dropped afterwards (after ``before_drop``).
+
+    Without a PostgreSQL URL: fail in CI, skip elsewhere. The admin engine keeps
+    no pooled connection, so dropping the schema works even after PostgreSQL was
+    restarted (the replica tests do that).
+    """
     if not POSTGRES_URL:
         if IN_CI:
             pytest.fail("CALSYNC_TEST_POSTGRES_URL is not set: PostgreSQL tests must run in CI")
         pytest.skip("CALSYNC_TEST_POSTGRES_URL is not set")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sqlalchemy.create_engine(
-        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=NullPool
     )
     with admin.begin() as conn:
         conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
@@ -81,6 +88,8 @@ def _postgres_schema_url() -> Iterator[str]:
     try:
         yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
     finally:
+        if before_drop is not None:
+            before_drop()
         with admin.begin() as conn:
             conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
@@ -92,7 +101,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'calsync.db'}"
     else:
-        yield from _postgres_schema_url()
+        yield from postgres_schema_url()
 
 
 @pytest.fixture

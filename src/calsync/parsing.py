@@ -1,7 +1,7 @@
 """Parsing in worker processes, so a huge feed never stalls the event loop that serves HTTP.
 
 Workers are spawned: each imports this module and what the parser needs, and
-nothing else, so each costs about 25 MB rather than the daemon's whole import
+nothing else, so each costs about 30 MB rather than the daemon's whole import
 graph (sqlalchemy, FastAPI, httpx). An import contract in ``pyproject.toml``
 keeps it so.
 """

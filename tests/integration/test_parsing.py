@@ -1,7 +1,7 @@
 """The parse pool's workers: they parse, and they import only what the parser needs.
 
 Each worker is a spawned process. What it imports is what it costs in memory
-(about 25 MB with the parser alone, over 60 MB with the daemon's import graph).
+(about 30 MB with the parser alone, over 60 MB with the daemon's import graph).
 """
 
 from __future__ import annotations

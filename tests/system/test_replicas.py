@@ -31,11 +31,10 @@ import pytest
 import sqlalchemy
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
 from calsync.store import repo
 from calsync.store.models import Booking, ExternalCalendar, SyncRun, utc_now
-from conftest import IN_CI, POSTGRES_URL, calendar
+from conftest import IN_CI, POSTGRES_URL, calendar, postgres_schema_url
 from daemon_process import DaemonProcess, open_store, wait_until
 from feedserver import FeedServer
 
@@ -74,29 +73,8 @@ def feeds() -> Iterator[TimedFeedServer]:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A private schema on the test PostgreSQL; without one: fail in CI, skip elsewhere.
-
-    As conftest's ``database_url["postgres"]``, but its admin engine keeps no
-    pooled connection, so dropping the schema works after PostgreSQL was restarted.
-    """
-    if not POSTGRES_URL:
-        if IN_CI:
-            pytest.fail("CALSYNC_TEST_POSTGRES_URL is not set: PostgreSQL tests must run in CI")
-        pytest.skip("CALSYNC_TEST_POSTGRES_URL is not set")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(
-        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=NullPool
-    )
-    with admin.begin() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        _ensure_postgres_running()
-        with admin.begin() as conn:
-            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    """A private schema on the test PostgreSQL, dropped once PostgreSQL runs again."""
+    yield from postgres_schema_url(before_drop=_ensure_postgres_running)
 
 
 def stay_starts(n: int) -> list[date]:

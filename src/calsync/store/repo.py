@@ -225,7 +225,6 @@ def apply_plan(
             booking.echo_of = None  # moved: no longer the echo it was; looked at again
         _copy_block(booking, update_action.block, now)
         touched.append(booking.id)
-    session.flush()  # updates first: a booking given a new key frees its old one
     if plan.inserts:
         new_ids = [uuid.uuid4() for _ in plan.inserts]
         rows = [
