@@ -122,6 +122,85 @@ def test_x_wr_timezone_is_the_zone_of_floating_times():
     assert spans(feed) == [("a", utc(2026, 12, 1, 20), utc(2026, 12, 1, 21), False)]
 
 
+def test_outlook_display_name_tzid_is_its_zone():
+    """Regression: TZID="(UTC-05:00) Eastern Time (US & Canada)" was read in the product's zone."""
+    zone = '"(UTC-05:00) Eastern Time (US & Canada)"'
+    feed = parse(
+        calendar(f"UID:a\nDTSTART;TZID={zone}:20261201T150000\nDTEND;TZID={zone}:20261201T160000")
+    )
+    assert spans(feed) == [("a", utc(2026, 12, 1, 20), utc(2026, 12, 1, 21), False)]
+    assert feed.warnings == ()
+
+
+def test_outlook_display_name_tzid_holds_for_every_occurrence():
+    """A weekly event in "(UTC+10:00) Canberra, Melbourne, Sydney": each occurrence and EXDATE in Sydney time."""
+    zone = '"(UTC+10:00) Canberra, Melbourne, Sydney"'
+    feed = parse(
+        calendar(
+            f"UID:w\nDTSTART;TZID={zone}:20261201T090000\nDTEND;TZID={zone}:20261201T100000\n"
+            f"RRULE:FREQ=WEEKLY;COUNT=3\nEXDATE;TZID={zone}:20261208T090000"
+        )
+    )
+    assert spans(feed) == [
+        ("w@20261130T220000Z", utc(2026, 11, 30, 22), utc(2026, 11, 30, 23), False),
+        ("w@20261214T220000Z", utc(2026, 12, 14, 22), utc(2026, 12, 14, 23), False),
+    ]
+
+
+def test_empty_tzid_is_read_in_the_product_timezone_with_a_warning():
+    """Regression: DTSTART;TZID=:20261201T150000 was read in Europe/Amsterdam without a word."""
+    feed = parse(calendar("UID:a\nDTSTART;TZID=:20261201T150000\nDTEND;TZID=:20261201T160000"))
+    assert spans(feed) == [("a", utc(2026, 12, 1, 14), utc(2026, 12, 1, 15), False)]
+    assert feed.warnings == ("empty TZID, read in Europe/Amsterdam",)
+
+
+def test_unknown_tzid_is_read_in_the_product_timezone_even_with_x_wr_timezone():
+    """An unknown TZID goes to the product's zone (the rule), not the X-WR-TIMEZONE of floating times."""
+    feed = parse(
+        calendar(
+            "UID:a\nDTSTART;TZID=Customized Time Zone:20261201T150000\nDURATION:PT1H",
+            head="X-WR-TIMEZONE:America/New_York\r\n",
+        )
+    )
+    assert spans(feed) == [("a", utc(2026, 12, 1, 14), utc(2026, 12, 1, 15), False)]
+    assert feed.warnings == ("unknown timezone 'Customized Time Zone', read in Europe/Amsterdam",)
+
+
+def test_icloud_broken_vtimezone_does_not_fail_the_feed():
+    """Regression: iCloud's Europe/Berlin with TZOFFSETFROM:+5328 (1893) rejected the whole feed."""
+    berlin = (
+        "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:18930401T000000\r\n"
+        "TZOFFSETFROM:+5328\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+    )
+    feed = parse(
+        calendar(
+            "UID:a\nDTSTART;TZID=Europe/Berlin:20261201T150000\nDTEND;TZID=Europe/Berlin:20261201T160000",
+            head=berlin,
+        ),
+        timezone="UTC",
+    )
+    assert spans(feed) == [("a", utc(2026, 12, 1, 14), utc(2026, 12, 1, 15), False)]
+    assert "broken VTIMEZONE 'Europe/Berlin' ignored" in feed.warnings[0]
+
+
+def test_broken_custom_vtimezone_falls_back_to_the_product_timezone_with_warnings():
+    """A broken VTIMEZONE whose TZID is no zone name: its times are read in the product's zone."""
+    custom = (
+        "BEGIN:VTIMEZONE\r\nTZID:Customized Time Zone\r\nBEGIN:STANDARD\r\n"
+        "DTSTART:16010101T000000\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+    )
+    feed = parse(
+        calendar(
+            "UID:a\nDTSTART;TZID=Customized Time Zone:20261201T150000\nDURATION:PT1H", head=custom
+        )
+    )
+    assert spans(feed) == [("a", utc(2026, 12, 1, 14), utc(2026, 12, 1, 15), False)]
+    assert [w.split(" (")[0] for w in feed.warnings] == [
+        "broken VTIMEZONE 'Customized Time Zone' ignored",
+        "unknown timezone 'Customized Time Zone', read in Europe/Amsterdam",
+    ]
+
+
 def test_unknown_tzid_falls_back_to_the_product_timezone_with_a_warning():
     """DTSTART;TZID=Mars/Olympus_Mons:20261201T150000 is read in Europe/Amsterdam, and said so."""
     feed = parse(
@@ -131,6 +210,24 @@ def test_unknown_tzid_falls_back_to_the_product_timezone_with_a_warning():
     )
     assert spans(feed) == [("a", utc(2026, 12, 1, 14), utc(2026, 12, 1, 15), False)]
     assert any("Mars/Olympus_Mons" in warning for warning in feed.warnings)
+
+
+def test_synology_duration_pt1w_is_one_week():
+    """Regression: Synology's DURATION:PT1W (not RFC 5545's P1W) dropped the event; it is a week."""
+    feed = parse(calendar("UID:a\nDTSTART:20261201T150000Z\nDURATION:PT1W"))
+    assert spans(feed) == [("a", utc(2026, 12, 1, 15), utc(2026, 12, 8, 15), False)]
+    assert feed.warnings == ("DURATION:PT1W read as P1W (1 week)",)
+
+
+def test_duration_weeks_as_time_hold_for_every_occurrence():
+    """DURATION:PT2W on a monthly rule: each occurrence lasts two weeks."""
+    feed = parse(
+        calendar("UID:m\nDTSTART;VALUE=DATE:20261201\nDURATION:PT2W\nRRULE:FREQ=MONTHLY;COUNT=2")
+    )
+    assert spans(feed) == [
+        ("m@20261201", utc(2026, 12, 1), utc(2026, 12, 15), True),
+        ("m@20270101", utc(2027, 1, 1), utc(2027, 1, 15), True),
+    ]
 
 
 def test_duration_gives_the_end_of_a_timed_event():
@@ -159,7 +256,6 @@ def test_time_offset_shifts_timed_events_by_hours(offset, start_hour):
     ("event", "reason"),
     [
         ("UID:x\nDTSTART;VALUE=DATE:20261201\nSTATUS:CANCELLED", "cancelled"),
-        ("UID:x\nDTSTART;VALUE=DATE:20261201\nTRANSP:TRANSPARENT", "TRANSPARENT"),
         ("UID:x\nDTSTART:20261201T150000Z", "zero length"),
         ("UID:x\nDTSTART:20261201T150000Z\nDTEND:20261201T140000Z", "negative length"),
         ("UID:x\nDTSTART;VALUE=DATE:20261201\nDTEND;VALUE=DATE:20261201", "zero length"),
@@ -176,6 +272,34 @@ def test_skipped_events_have_a_reason_and_the_rest_imports(event, reason):
     assert [block.key for block in feed.blocks] == ["ok"]
     assert [s.uid for s in feed.skipped] == ["x"]
     assert reason in feed.skipped[0].reason
+
+
+def test_google_transparent_all_day_block_blocks():
+    """Regression: Google's all-day owner block is TRANSP:TRANSPARENT by default; it blocks."""
+    feed = parse(calendar("UID:g\nDTSTART;VALUE=DATE:20261201\nTRANSP:TRANSPARENT"))
+    assert spans(feed) == [("g", utc(2026, 12, 1), utc(2026, 12, 2), True)]
+
+
+def test_transparent_events_skip_honours_transp():
+    """transparent_events=skip imports a TRANSP:TRANSPARENT event as nothing, with the reason."""
+    feed = parse(
+        calendar(
+            "UID:free\nDTSTART;VALUE=DATE:20261201\nTRANSP:TRANSPARENT",
+            "UID:busy\nDTSTART;VALUE=DATE:20261203\nTRANSP:OPAQUE",
+        ),
+        transparent_events="skip",
+    )
+    assert [b.key for b in feed.blocks] == ["busy"]
+    assert [(s.uid, "TRANSP:TRANSPARENT" in s.reason) for s in feed.skipped] == [("free", True)]
+
+
+def test_a_cancelled_transparent_event_stays_skipped():
+    """STATUS:CANCELLED is skipped whatever TRANSP says, also when transparent events block."""
+    feed = parse(
+        calendar("UID:c\nDTSTART;VALUE=DATE:20261201\nTRANSP:TRANSPARENT\nSTATUS:CANCELLED")
+    )
+    assert feed.blocks == ()
+    assert "cancelled" in feed.skipped[0].reason
 
 
 def test_tentative_imports_as_tentative_and_still_blocks():
@@ -251,6 +375,63 @@ def test_rrule_exdate_and_recurrence_id_override():
     ]
 
 
+def test_exchange_2010_recurring_event_without_uid_keeps_its_repeats():
+    """Regression: a weekly event without UID (Exchange 2010) gave 1 block; each occurrence is one."""
+    data = calendar(
+        "DTSTART:20261201T150000Z\nDTEND:20261201T160000Z\nRRULE:FREQ=WEEKLY;COUNT=3\nSUMMARY:Cleaning"
+    )
+    feed = parse(data)
+    assert [b.starts_at.isoformat() for b in feed.blocks] == [
+        utc(2026, 12, 1, 15),
+        utc(2026, 12, 8, 15),
+        utc(2026, 12, 15, 15),
+    ]
+    prefix = feed.blocks[0].key.split("@")[0]
+    assert prefix.startswith("nouid-")
+    assert [b.key for b in feed.blocks] == [
+        f"{prefix}@20261201T150000Z",
+        f"{prefix}@20261208T150000Z",
+        f"{prefix}@20261215T150000Z",
+    ]
+    assert [b.key for b in parse(data).blocks] == [b.key for b in feed.blocks]
+
+
+def test_exrule_cancelling_every_occurrence_imports_nothing():
+    """Regression: RRULE:FREQ=DAILY;COUNT=5 with EXRULE:FREQ=DAILY;COUNT=5 imported 5 phantom blocks."""
+    feed = parse(
+        calendar(
+            "UID:x\nDTSTART:20261201T150000Z\nDTEND:20261201T160000Z\n"
+            "RRULE:FREQ=DAILY;COUNT=5\nEXRULE:FREQ=DAILY;COUNT=5"
+        )
+    )
+    assert feed.blocks == ()
+
+
+def test_exrule_removes_only_the_occurrences_it_generates():
+    """Daily in Berlin time with EXRULE:FREQ=WEEKLY;BYDAY=TU: the Tuesday goes, DTSTART (Monday) stays."""
+    feed = parse(
+        calendar(
+            "UID:d\nDTSTART;TZID=Europe/Berlin:20261130T150000\nDTEND;TZID=Europe/Berlin:20261130T160000\n"
+            "RRULE:FREQ=DAILY;COUNT=4\nEXRULE:FREQ=WEEKLY;BYDAY=TU;UNTIL=20261231T000000Z"
+        )
+    )
+    assert [b.key for b in feed.blocks] == [
+        "d@20261130T140000Z",
+        "d@20261202T140000Z",
+        "d@20261203T140000Z",
+    ]
+
+
+def test_exrule_with_an_until_date_on_all_day_events():
+    """EXRULE:FREQ=DAILY;UNTIL=20261202 removes 1 and 2 Dec (its UNTIL day included) of a daily stay."""
+    feed = parse(
+        calendar(
+            "UID:a\nDTSTART;VALUE=DATE:20261201\nRRULE:FREQ=DAILY;COUNT=4\nEXRULE:FREQ=DAILY;UNTIL=20261202"
+        )
+    )
+    assert [b.key for b in feed.blocks] == ["a@20261203", "a@20261204"]
+
+
 def test_rdate_adds_occurrences():
     """RDATE;VALUE=DATE:20261210 adds a day to an all-day event."""
     feed = parse(calendar("UID:r\nDTSTART;VALUE=DATE:20261201\nRDATE;VALUE=DATE:20261210"))
@@ -318,6 +499,20 @@ def test_runaway_or_invalid_rules_skip_their_event(rule, reason):
         )
     )
     assert [b.key for b in feed.blocks] == ["ok"]
+    assert reason in feed.skipped[0].reason
+
+
+@pytest.mark.parametrize(("rule", "reason"), [("FREQ=SECONDLY", "steps"), ("FREQ=NEVER", "NEVER")])
+def test_runaway_or_invalid_exrule_skips_its_event(rule, reason):
+    """An EXRULE that would run away (secondly from 1900) or cannot be read skips its event only."""
+    feed = parse(
+        calendar(
+            f"UID:x\nDTSTART:19000101T000000Z\nDTEND:19000101T003000Z\nRRULE:FREQ=YEARLY\nEXRULE:{rule}",
+            "UID:ok\nDTSTART;VALUE=DATE:20261210",
+        )
+    )
+    assert [b.key for b in feed.blocks] == ["ok"]
+    assert "EXRULE" in feed.skipped[0].reason
     assert reason in feed.skipped[0].reason
 
 

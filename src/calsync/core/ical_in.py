@@ -13,15 +13,22 @@ The rules (DESIGN §4) in the order they apply:
    window is refused), occurrences are capped per event and per feed, and the
    whole read has a time budget.
    Trailing blanks after a value are dropped.
+   EXRULE (RFC 2445; still published) removes the occurrences it generates.
+   A recurring event without UID (Exchange 2010) is expanded on its own.
 3. All-day dates stay dates (DTEND exclusive, missing DTEND = one day); timed
-   events honour TZID (Windows names too), UTC and X-WR-TIMEZONE; floating
-   times and unknown TZIDs are read in the product's timezone.
+   events honour TZID (Windows ids and Outlook display names such as
+   ``(UTC-05:00) Eastern Time (US & Canada)`` too), UTC and X-WR-TIMEZONE;
+   floating times are read in X-WR-TIMEZONE, else the product's timezone;
+   unknown and empty TZIDs in the product's timezone, with a warning. A
+   VTIMEZONE that cannot be read is dropped with a warning, and its TZID is read
+   by name like any other. ``DURATION:PT1W`` (Synology) is read as one week.
 4. ``time_offset_hours`` shifts timed events only.
-5. Cancelled, transparent and zero-length events are skipped with a reason.
+5. Cancelled and zero-length events are skipped with a reason; transparent
+   (TRANSP:TRANSPARENT) ones block unless ``transparent_events`` is ``skip``.
 6. A block's key is its UID, plus ``@<recurrence id>`` for occurrences; the
    same UID at different times (Smoobu repeats one UID for several stays) gives
    one block per stay keyed ``UID@<start>``; an event without UID is keyed by a
-   hash of its content.
+   hash of its content (plus ``@<start>`` for each occurrence of a recurring one).
 """
 
 from __future__ import annotations
@@ -31,20 +38,24 @@ import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import dateutil.rrule
 import icalendar
 import recurring_ical_events
 
 from calsync.core.blocks import Block, BookingStatus, SkippedEvent, date_at_midnight
+from calsync.core.windows_zones import display_name_zone
 from calsync.errors import CalsyncError, InvalidFeed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
 EventStatusSync = Literal["import", "CONFIRMED", "TENTATIVE"]
+TransparentEvents = Literal["block", "skip"]
+"""What TRANSP:TRANSPARENT ("free") events do: block like the others, or import as nothing."""
 
 #: A rule needing more steps than this from its DTSTART to the end of the window
 #: is refused: dateutil walks every step from DTSTART, even those before the window.
@@ -63,6 +74,14 @@ _RULE_FAN_OUT = ("BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY", "BYYEA
 #: The reason of events skipped because they lie outside the import window.
 OUTSIDE_WINDOW = "outside window"
 _RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "RECURRENCE-ID")
+_EXPANSION_MARGIN = timedelta(days=2)
+_ZONED_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
+_VTIMEZONE_BLOCK = re.compile(
+    r"^BEGIN:VTIMEZONE\r?\n.*?^END:VTIMEZONE\r?(?:\n|\Z)", re.IGNORECASE | re.MULTILINE | re.DOTALL
+)
+_TZID_LINE = re.compile(r"^TZID(?:;[^:\r\n]*)?:(.*?)\r?$", re.IGNORECASE | re.MULTILINE)
+# Synology writes weeks as a time ("PT1W"); RFC 5545 has them only as "P1W".
+_WEEKS_AS_TIME = re.compile(r"([+-]?)PT(\d+)W", re.IGNORECASE)
 _VEVENT_LINE = re.compile(rb"^BEGIN:VEVENT\r?$", re.IGNORECASE | re.MULTILINE)
 _VCALENDAR_LINE = re.compile(r"^BEGIN:VCALENDAR\r?$", re.IGNORECASE | re.MULTILINE)
 # Trailing blanks on a line that no folded continuation follows (Smoobu writes
@@ -85,6 +104,7 @@ class ParseOptions:
     max_events: int = 50_000
     time_budget_seconds: float = 20.0
     event_status_sync: EventStatusSync = "import"
+    transparent_events: TransparentEvents = "block"
 
     @property
     def window_start(self) -> datetime:
@@ -117,7 +137,7 @@ def parse_feed(data: bytes, options: ParseOptions) -> ParsedFeed:
     if event_count > options.max_events:
         raise InvalidFeed(f"{event_count} events, more than the limit of {options.max_events}")
     try:
-        calendar = icalendar.Calendar.from_ical(text)
+        calendar = _read_calendar(text, warnings)
         return _Reader(calendar, options, warnings, event_count).read()
     except CalsyncError:
         raise
@@ -164,6 +184,37 @@ def _check_is_one_calendar(text: str) -> None:
         raise InvalidFeed(f"content after END:VCALENDAR: {_describe(trailing)}")
 
 
+def _read_calendar(text: str, warnings: list[str]) -> icalendar.Calendar:
+    """Parse ``text``; a VTIMEZONE that icalendar cannot read is dropped, not the feed.
+
+    iCloud exports Europe/Berlin with ``TZOFFSETFROM:+5328`` for 1893, which
+    icalendar refuses, and so the whole calendar. The definitions are checked one
+    by one only when the whole parse fails, so good feeds pay nothing for it.
+    """
+    try:
+        return icalendar.Calendar.from_ical(text)
+    except Exception:
+        kept = _VTIMEZONE_BLOCK.sub(lambda found: _unless_broken(found.group(0), warnings), text)
+        if kept == text:
+            raise
+        return icalendar.Calendar.from_ical(kept)
+
+
+def _unless_broken(definition: str, warnings: list[str]) -> str:
+    """A VTIMEZONE block as it is, or nothing (and a warning) if icalendar cannot read it."""
+    try:
+        icalendar.Timezone.from_ical(definition)
+    except Exception as exc:  # noqa: BLE001 - whatever breaks it, the definition is unusable
+        found = _TZID_LINE.search(definition)
+        tzid = found.group(1).strip() if found else ""
+        warnings.append(
+            f"broken VTIMEZONE {tzid!r} ignored ({type(exc).__name__}: {_shorten(str(exc))}); "
+            "its TZID is read as a timezone name"
+        )
+        return ""
+    return definition
+
+
 def _describe(text: str) -> str:
     """Say what a body that is not iCalendar looks like, for the error message."""
     head = text[:512].lower()
@@ -200,7 +251,7 @@ class _Reader:
     floating_timezone: tzinfo = UTC
     deadline: float = 0.0
     occurrences: int = 0
-    warned_timezones: set[str] = field(default_factory=set)
+    tzid_zones: dict[str, tzinfo] = field(default_factory=dict)
 
     def read(self) -> ParsedFeed:
         self.deadline = self.options.monotonic() + self.options.time_budget_seconds
@@ -209,17 +260,25 @@ class _Reader:
         events = [c for c in self.calendar.subcomponents if c.name == "VEVENT"]
         by_uid: dict[str | None, list[icalendar.Component]] = defaultdict(list)
         for event in events:
+            self._read_weeks_as_time(event)
+            self._resolve_tzids(event)
             by_uid[_text(event, "UID")].append(event)
         single: list[tuple[str, Block]] = []
-        recurring: list[tuple[str, Block]] = []
+        recurring: list[Block] = []
         for uid, group in by_uid.items():
             self._check_budget()
-            if uid is not None and any(p in e for e in group for p in _RECURRENCE_PROPERTIES):
-                recurring.extend((uid, block) for block in self._expand(uid, group))
+            if uid is None:
+                for event in group:
+                    if "RRULE" in event or "RDATE" in event:
+                        recurring.extend(self._expand(None, _content_key(event), [event]))
+                    else:
+                        single.append(self._read_single(None, event))
+            elif any(p in e for e in group for p in _RECURRENCE_PROPERTIES):
+                recurring.extend(self._expand(uid, uid, group))
             else:
                 single.extend(self._read_single(uid, event) for event in group)
         blocks = _key_blocks([pair for pair in single if pair[1] is not _NOTHING], self.warnings)
-        blocks.extend(block for _, block in recurring)
+        blocks.extend(recurring)
         blocks.sort(key=lambda block: (block.starts_at, block.key))
         return ParsedFeed(
             blocks=tuple(blocks),
@@ -243,6 +302,23 @@ class _Reader:
             raise InvalidFeed(
                 f"reading the feed took longer than {self.options.time_budget_seconds:g} s"
             )
+
+    def _read_weeks_as_time(self, event: icalendar.Component) -> None:
+        """Read Synology's ``DURATION:PT1W`` as the week it means (P1W), with a warning."""
+        prop = event.get("DURATION")
+        if not isinstance(prop, icalendar.vBroken):
+            return
+        found = _WEEKS_AS_TIME.fullmatch(str(prop).strip())
+        if found is None:
+            return
+        weeks = int(found.group(2))
+        event["DURATION"] = icalendar.vDuration(
+            timedelta(weeks=-weeks if found.group(1) == "-" else weeks)
+        )
+        event.errors[:] = [error for error in event.errors if error[0] != "DURATION"]
+        warning = f"DURATION:{prop} read as P{weeks}W ({weeks} week{'s' if weeks != 1 else ''})"
+        if warning not in self.warnings:
+            self.warnings.append(warning)
 
     def _skip(self, uid: str | None, reason: str) -> Block:
         self.skipped.append(SkippedEvent(uid=uid, reason=reason))
@@ -283,10 +359,15 @@ class _Reader:
         status = (_text(event, "STATUS") or "").upper()
         if status == "CANCELLED":
             return self._skip(uid, "cancelled (STATUS:CANCELLED)")
-        if (_text(event, "TRANSP") or "").upper() == "TRANSPARENT":
-            return self._skip(uid, "does not block time (TRANSP:TRANSPARENT)")
+        if (
+            self.options.transparent_events == "skip"
+            and (_text(event, "TRANSP") or "").upper() == "TRANSPARENT"
+        ):
+            return self._skip(
+                uid, "does not block time (TRANSP:TRANSPARENT, transparent_events=skip)"
+            )
         if isinstance(start, datetime):
-            starts_at, ends_at = self._timed_interval(event, start, end, duration)
+            starts_at, ends_at = self._timed_interval(start, end, duration)
             all_day = False
         elif isinstance(start, date):
             starts_at, ends_at = _all_day_interval(start, end, duration)
@@ -309,12 +390,12 @@ class _Reader:
         )
 
     def _timed_interval(
-        self, event: icalendar.Component, start: datetime, end: object, duration: object
+        self, start: datetime, end: object, duration: object
     ) -> tuple[datetime, datetime]:
         """UTC start and end of a timed event, time_offset applied; no end means zero length."""
-        starts_at = self._instant(start, event.get("DTSTART"))
+        starts_at = self._instant(start)
         if isinstance(end, date):
-            ends_at = self._instant(_as_datetime(end), event.get("DTEND"))
+            ends_at = self._instant(_as_datetime(end))
         elif isinstance(duration, timedelta):
             ends_at = starts_at + duration
         else:
@@ -330,19 +411,50 @@ class _Reader:
             return "tentative"
         return "confirmed"
 
-    def _instant(self, moment: datetime, prop: object) -> datetime:
-        """An aware UTC instant: floating times and unknown TZIDs read in the floating zone."""
+    def _instant(self, moment: datetime) -> datetime:
+        """An aware UTC instant: a floating time is read in the floating zone."""
         if moment.tzinfo is None:
-            tzid = getattr(prop, "params", {}).get("TZID")
-            if tzid and tzid not in self.warned_timezones:
-                self.warned_timezones.add(tzid)
-                self.warnings.append(f"unknown timezone {tzid!r}, read in {self.floating_timezone}")
             moment = moment.replace(tzinfo=self.floating_timezone)
         return moment.astimezone(UTC)
 
+    def _resolve_tzids(self, event: icalendar.Component) -> None:
+        """Give the times whose TZID icalendar did not know a zone (see :meth:`_named_zone`).
+
+        Done on the event itself, before any expansion, so that occurrences,
+        EXDATEs and RECURRENCE-IDs are read in the same zone as DTSTART.
+        """
+        for name in _ZONED_PROPERTIES:
+            value = event.get(name)
+            for prop in value if isinstance(value, list) else [value]:
+                if prop is None or isinstance(prop, icalendar.vBroken):
+                    continue
+                tzid = prop.params.get("TZID")
+                if tzid is None:
+                    continue
+                for item in getattr(prop, "dts", [prop]):
+                    moment = item.dt
+                    if isinstance(moment, datetime) and moment.tzinfo is None:
+                        item.dt = moment.replace(tzinfo=self._named_zone(str(tzid)))
+
+    def _named_zone(self, tzid: str) -> tzinfo:
+        """The zone of a TZID icalendar did not resolve: a display name, else the product's."""
+        zone = self.tzid_zones.get(tzid)
+        if zone is None:
+            name = display_name_zone(tzid)
+            zone = _zone(name) if name else None
+            if zone is None:
+                zone = self.product_timezone
+                what = f"unknown timezone {tzid!r}" if tzid.strip() else "empty TZID"
+                self.warnings.append(f"{what}, read in {zone}")
+            self.tzid_zones[tzid] = zone
+        return zone
+
     # recurring events
 
-    def _expand(self, uid: str, group: list[icalendar.Component]) -> Iterator[Block]:
+    def _expand(
+        self, uid: str | None, key: str, group: list[icalendar.Component]
+    ) -> Iterator[Block]:
+        """The occurrences of one series (``group``: the events of one UID), keyed ``key@…``."""
         problem = _rule_problem(group, self.options.window_end)
         if problem:
             self._skip(uid, problem)
@@ -351,23 +463,23 @@ class _Reader:
         for component in self.calendar.subcomponents:
             if component.name == "VTIMEZONE":
                 mini.add_component(component)
-        for event in group:
-            mini.add_component(event)
-        margin = timedelta(days=2)
-        span = (
-            (self.options.window_start - margin).date(),
-            (self.options.window_end + margin).date(),
-        )
+        first = self.options.window_start - _EXPANSION_MARGIN
+        last = self.options.window_end + _EXPANSION_MARGIN
         try:
+            for event in group:
+                _exclude_exrules(event, first, last)
+                mini.add_component(event)
             series_list = recurring_ical_events.of(mini).series
             for series in series_list:
-                yield from self._occurrences(uid, series.between(*span))
+                yield from self._occurrences(uid, key, series.between(first.date(), last.date()))
         except CalsyncError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bad series skips one event, not the feed
             self._skip(uid, f"cannot expand its recurrence: {type(exc).__name__}: {exc}")
 
-    def _occurrences(self, uid: str, occurrences: Iterable[object]) -> Iterator[Block]:
+    def _occurrences(
+        self, uid: str | None, key: str, occurrences: Iterable[object]
+    ) -> Iterator[Block]:
         for count, occurrence in enumerate(occurrences, start=1):
             self.occurrences += 1
             if count % _BUDGET_CHECK_EVERY == 0:
@@ -384,26 +496,26 @@ class _Reader:
                     limit = self.options.max_occurrences
                     self.warnings.append(f"more than {limit} occurrences; the rest are ignored")
                 return
-            block = self._occurrence_block(uid, occurrence)
+            block = self._occurrence_block(uid, key, occurrence)
             if block is not _NOTHING:
                 yield block
 
-    def _occurrence_block(self, uid: str, occurrence: object) -> Block:
+    def _occurrence_block(self, uid: str | None, key: str, occurrence: object) -> Block:
         component = occurrence.as_component(keep_recurrence_attributes=False)  # type: ignore[attr-defined]
         start, end = occurrence.start, occurrence.end  # type: ignore[attr-defined]
         recurrence_id = component.get("RECURRENCE-ID")
         original = recurrence_id.dt if recurrence_id is not None else start
-        key = f"{uid}@{self._key_time(original, recurrence_id or component.get('DTSTART'))}"
-        block = self._block(uid, key, component, start, end, None)
+        at = self._key_time(original)
+        block = self._block(uid, f"{key}@{at}", component, start, end, None)
         if block is _NOTHING:
             return block
         if block.ends_at <= self.options.window_start or block.starts_at >= self.options.window_end:
             return _NOTHING
         return block
 
-    def _key_time(self, moment: date, prop: object) -> str:
+    def _key_time(self, moment: date) -> str:
         if isinstance(moment, datetime):
-            return self._instant(moment, prop).strftime("%Y%m%dT%H%M%SZ")
+            return self._instant(moment).strftime("%Y%m%dT%H%M%SZ")
         return moment.strftime("%Y%m%d")
 
 
@@ -491,28 +603,31 @@ def _rule_problem(group: list[icalendar.Component], window_end: datetime) -> str
     """Why the recurrence rules of ``group`` cannot be expanded safely, or None."""
     for event in group:
         for failed, message in getattr(event, "errors", ()):
-            if failed in ("RRULE", "RDATE", "EXDATE", "DTSTART", "RECURRENCE-ID"):
+            if failed in ("RRULE", "EXRULE", "RDATE", "EXDATE", "DTSTART", "RECURRENCE-ID"):
                 return f"invalid {failed}: {message}"
-        rules = event.get("RRULE")
-        if rules is None:
-            continue
-        start = event.get("DTSTART")
-        if start is None:
-            return "recurring event without DTSTART"
-        for rule in rules if isinstance(rules, list) else [rules]:
-            problem = _one_rule_problem(rule, _naive(start.dt), _naive(window_end))
-            if problem:
-                return problem
+        for name in ("RRULE", "EXRULE"):
+            rules = event.get(name)
+            if rules is None:
+                continue
+            start = event.get("DTSTART")
+            if start is None:
+                return "recurring event without DTSTART"
+            for rule in rules if isinstance(rules, list) else [rules]:
+                problem = _one_rule_problem(name, rule, _naive(start.dt), _naive(window_end))
+                if problem:
+                    return problem
     return None
 
 
-def _one_rule_problem(rule: icalendar.vRecur, start: datetime, window_end: datetime) -> str | None:
+def _one_rule_problem(
+    name: str, rule: icalendar.vRecur, start: datetime, window_end: datetime
+) -> str | None:
     freq = str(_first(rule.get("FREQ"), "")).upper()
     if freq not in _RULE_STEP:
-        return f"invalid RRULE: unknown FREQ {freq!r}"
+        return f"invalid {name}: unknown FREQ {freq!r}"
     interval = _first(rule.get("INTERVAL"), 1)
     if not isinstance(interval, int) or interval < 1:
-        return f"invalid RRULE: INTERVAL={interval} (it must be 1 or more)"
+        return f"invalid {name}: INTERVAL={interval} (it must be 1 or more)"
     until = _first(rule.get("UNTIL"), None)
     end = min(window_end, _naive(until)) if isinstance(until, date) else window_end
     steps = max(end - start, timedelta()) / (_RULE_STEP[freq] * interval)
@@ -524,10 +639,47 @@ def _one_rule_problem(rule: icalendar.vRecur, start: datetime, window_end: datet
         steps = min(steps, count)
     if steps * fan_out > MAX_RULE_STEPS:
         return (
-            f"RRULE FREQ={freq} from {start:%Y-%m-%d} needs about {int(steps * fan_out)} "
+            f"{name} FREQ={freq} from {start:%Y-%m-%d} needs about {int(steps * fan_out)} "
             f"steps to reach the import window (limit {MAX_RULE_STEPS})"
         )
     return None
+
+
+def _exclude_exrules(event: icalendar.Component, first: datetime, last: datetime) -> None:
+    """Add the starts that the event's EXRULEs generate from ``first`` to ``last`` as EXDATEs.
+
+    recurring-ical-events ignores EXRULE (RFC 2445; RFC 5545 dropped it, feeds
+    still send it); dateutil expands it as RFC 2445 says: from DTSTART, which it
+    excludes only if the rule generates it.
+    """
+    rules = event.get("EXRULE")
+    start = _value(event, "DTSTART")
+    if rules is None or not isinstance(start, date):
+        return
+    anchor = _as_datetime(start)
+    excluded: list[datetime] = []
+    for rule in rules if isinstance(rules, list) else [rules]:
+        until = _first(rule.get("UNTIL"), None)
+        if isinstance(until, date):
+            rule = icalendar.vRecur({**rule, "UNTIL": [_like(until, anchor)]})  # noqa: PLW2901
+        expanded = dateutil.rrule.rrulestr(rule.to_ical().decode(), dtstart=anchor)
+        excluded.extend(expanded.between(_like(first, anchor), _like(last, anchor), inc=True))
+    if excluded:
+        event.add(
+            "EXDATE", excluded if isinstance(start, datetime) else [d.date() for d in excluded]
+        )
+
+
+def _like(moment: date, anchor: datetime) -> datetime:
+    """``moment`` as dateutil compares it with ``anchor``: aware (in UTC) or naive alike.
+
+    A date stands for its whole day (an UNTIL date includes its day).
+    """
+    if not isinstance(moment, datetime):
+        moment = datetime.combine(moment, time(23, 59, 59), tzinfo=anchor.tzinfo)
+    if anchor.tzinfo is None:
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    return (moment if moment.tzinfo else moment.replace(tzinfo=anchor.tzinfo)).astimezone(UTC)
 
 
 def _first(value: object, default: object) -> object:
