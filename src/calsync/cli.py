@@ -29,7 +29,7 @@ from sqlalchemy.orm import (
 from calsync import __version__, reports
 from calsync.cli_keys import apikey_app
 from calsync.config import Settings, load_settings
-from calsync.core.ical_in import ParsedFeed, parse_feed
+from calsync.core.ical_in import ParsedFeed, TransparentEvents, parse_feed
 from calsync.errors import CalsyncError, ConfigError, InvalidFeed
 from calsync.feeds import FeedService, feed_path
 from calsync.fetch import FeedFetcher
@@ -51,6 +51,14 @@ app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+TransparentOption = Annotated[
+    TransparentEvents | None,
+    typer.Option(
+        "--transparent-events",
+        help="TRANSP:TRANSPARENT events block, or are skipped (default: sync.transparent_events).",
+        show_default=False,
+    ),
+]
 
 
 @dataclass
@@ -217,6 +225,7 @@ def calendars_add(
     time_offset: Annotated[int, typer.Option(help="Hours added to timed events.")] = 0,
     units: Annotated[int, typer.Option(min=1, help="Units each imported block takes.")] = 1,
     inactive: Annotated[bool, typer.Option("--inactive", help="Add without syncing.")] = False,
+    transparent_events: TransparentOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add an external calendar (a channel's iCal export URL) to a product."""
@@ -231,6 +240,7 @@ def calendars_add(
             time_offset=time_offset,
             active=not inactive,
             now=utc_now(),
+            transparent_events=transparent_events or context.settings.sync.transparent_events,
         )
         calendar.name = calendar.name or calendar.tld
         calendar.units = units
@@ -485,9 +495,10 @@ def preview(
     time_offset: Annotated[int, typer.Option(help="Hours added to timed events.")] = 0,
     timezone: Annotated[str | None, typer.Option(help="Timezone for floating times.")] = None,
     now: Annotated[str | None, typer.Option(help="ISO 8601 instant to use as now.")] = None,
+    transparent_events: TransparentOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show what a feed would import, writing nothing."""
+    """Show what a feed would import, writing nothing; skipped events and warnings on stderr."""
     context: _Context = ctx.obj
     settings = context.settings
     moment = _parse_now(now) if now else utc_now()
@@ -501,12 +512,15 @@ def preview(
         except OSError as exc:
             msg = f"cannot read {source}: {exc.strerror}"
             raise InvalidFeed(msg) from exc
-    options = parse_options(settings, now=moment, timezone=zone, time_offset_hours=time_offset)
+    options = parse_options(
+        settings,
+        now=moment,
+        timezone=zone,
+        time_offset_hours=time_offset,
+        transparent_events=transparent_events or settings.sync.transparent_events,
+    )
     parsed = parse_feed(data, options)
-    if as_json:
-        typer.echo(json.dumps(preview_rows(parsed), indent=2))
-        return
-    _print_rows(preview_rows(parsed), as_json=False, columns=("start", "end", "summary", "key"))
+    _print_rows(preview_rows(parsed), as_json=as_json, columns=("start", "end", "summary", "key"))
     for skipped in parsed.skipped:
         typer.echo(f"skipped {skipped.uid}: {skipped.reason}", err=True)
     for warning in parsed.warnings:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from calsync.core.ical_in import TransparentEvents
 from calsync.errors import ConfigError
 
 ENV_PREFIX = "CALSYNC_"
@@ -98,6 +99,7 @@ class SyncSettings(_Section):
     max_events: int = Field(default=50_000, gt=0)
     parse_time_budget_seconds: float = Field(default=20.0, gt=0)
     max_delete_fraction: float = Field(default=0.5, gt=0, le=1)
+    transparent_events: TransparentEvents = "block"
 
 
 class FeedSettings(_Section):

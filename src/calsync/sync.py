@@ -31,6 +31,7 @@ from calsync.core.ical_in import (
     EventStatusSync,
     ParsedFeed,
     ParseOptions,
+    TransparentEvents,
     parse_feed,
 )
 from calsync.core.redact import redact_url
@@ -178,6 +179,7 @@ async def _fetch_and_parse(feed: FeedToSync, fetcher: FeedFetcher, parse: Parser
             options.timezone,
             options.time_offset_hours,
             options.event_status_sync,
+            options.transparent_events,
             options.now.date(),
             options.past_days,
             options.horizon_days,
@@ -226,6 +228,7 @@ def read_feeds(
                 timezone=timezone,
                 time_offset_hours=calendar.time_offset,
                 event_status_sync=cast("EventStatusSync", calendar.event_status_sync),
+                transparent_events=cast("TransparentEvents", calendar.transparent_events),
             ),
         )
         for calendar, timezone in repo.calendars_with_timezones(session, calendar_ids)
@@ -239,6 +242,7 @@ def parse_options(
     timezone: str,
     time_offset_hours: int = 0,
     event_status_sync: EventStatusSync = "import",
+    transparent_events: TransparentEvents = "block",
 ) -> ParseOptions:
     """The parse options of a calendar under these settings."""
     sync = settings.sync
@@ -254,6 +258,7 @@ def parse_options(
         max_events=sync.max_events,
         time_budget_seconds=sync.parse_time_budget_seconds,
         event_status_sync=event_status_sync,
+        transparent_events=transparent_events,
     )
 
 

@@ -657,6 +657,35 @@ def test_invalid_calendar_fields_are_400(client, products, field, value):
     assert field in answer["message"]
 
 
+def test_transparent_events_defaults_to_the_setting_and_is_patchable(store, clock, wakes, api_key):
+    """A new calendar takes transparent_events from the setting unless given; PATCH changes it."""
+    app = build_app(store, clock, wakes, default_transparent_events="skip")
+    with TestClient(app, headers={"Authorization": f"Bearer {api_key}"}) as client:
+        [product] = create(client, "products", {"name": "Cabin"})
+        url = "https://calendar.google.com/calendar/ical/x/basic.ics"
+        [by_setting, given] = create(
+            client,
+            "external_calendars",
+            [
+                {"product_id": product["id"], "ical_url": url},
+                {"product_id": product["id"], "ical_url": url, "transparent_events": "block"},
+            ],
+        )
+        assert ("skip", "block") == (by_setting["transparent_events"], given["transparent_events"])
+        response = client.patch(
+            f"/v1/external_calendars?id=eq.{by_setting['id']}", json={"transparent_events": "block"}
+        )
+        assert "block" == response.json()[0]["transparent_events"]
+        answer = error(
+            client.patch(
+                f"/v1/external_calendars?id=eq.{given['id']}", json={"transparent_events": "free"}
+            ),
+            400,
+            "bad_request",
+        )
+        assert "transparent_events: expected one of block, skip" == answer["message"]
+
+
 def test_patch_sync_requested_at_wakes_the_dispatcher(client, clock, products, wakes):
     """PATCH of sync_requested_at, whatever its value, sets it to now and wakes the dispatcher."""
     [calendar] = create(

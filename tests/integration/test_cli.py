@@ -148,6 +148,51 @@ def test_preview_json_of_a_local_file(cli):
     assert json.loads(out) == expected
 
 
+def test_calendars_add_transparent_events(cli, monkeypatch):
+    """Calendars add takes --transparent-events; without it, sync.transparent_events decides."""
+    monkeypatch.setenv("CALSYNC_SYNC__TRANSPARENT_EVENTS", "skip")
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    url = "https://calendar.google.com/calendar/ical/x/basic.ics"
+    _, by_setting, _ = cli("calendars", "add", product_id, url, "--inactive", "--json")
+    _, given, _ = cli(
+        "calendars", "add", product_id, url, "--inactive", "--transparent-events", "block", "--json"
+    )
+    assert [
+        json.loads(by_setting)[0]["transparent_events"],
+        json.loads(given)[0]["transparent_events"],
+    ] == ["skip", "block"]
+    assert cli("calendars", "add", product_id, url, "--transparent-events", "free")[0] == 2
+
+
+def test_preview_json_reports_skipped_events_and_warnings_on_stderr(cli, tmp_path):
+    """Regression: preview --json printed no skip reasons or warnings; they go to stderr, JSON stays clean."""
+    path = tmp_path / "feed.ics"
+    path.write_bytes(
+        calendar(
+            "UID:c\nDTSTART;VALUE=DATE:20261201\nSTATUS:CANCELLED",
+            "UID:e\nDTSTART;TZID=:20261203T150000\nDURATION:PT1H",
+        )
+    )
+    code, out, err = cli("preview", str(path), "--now", "2026-11-15T12:00:00Z", "--json")
+    assert code == 0
+    assert [row["key"] for row in json.loads(out)] == ["e"]
+    assert err.splitlines() == [
+        "skipped c: cancelled (STATUS:CANCELLED)",
+        "warning: empty TZID, read in UTC",
+    ]
+
+
+def test_preview_transparent_events(cli, tmp_path):
+    """Preview blocks on transparent events by default; --transparent-events skip skips them."""
+    path = tmp_path / "feed.ics"
+    path.write_bytes(calendar("UID:g\nDTSTART;VALUE=DATE:20261201\nTRANSP:TRANSPARENT"))
+    args = ("preview", str(path), "--now", "2026-11-15T12:00:00Z", "--json")
+    assert [row["key"] for row in json.loads(cli(*args)[1])] == ["g"]
+    code, out, err = cli(*args, "--transparent-events", "skip")
+    assert (code, json.loads(out)) == (0, [])
+    assert "skipped g: does not block time" in err
+
+
 def test_preview_applies_time_offset(cli, tmp_path):
     """Preview --time-offset shifts timed events by hours."""
     path = tmp_path / "feed.ics"

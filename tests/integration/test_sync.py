@@ -257,6 +257,23 @@ def test_time_offset_and_product_timezone_apply(
         assert booking.starts_at.hour == 13
 
 
+def test_transparent_events_block_and_skip_follows_the_calendar(
+    store, settings, feed_server, product_calendar, clock
+):
+    """A transparent all-day block imports; transparent_events=skip re-parses and deletes it."""
+    feed_server.serve(
+        "/feed.ics",
+        calendar(THREE_STAYS[0], "UID:g\nDTSTART;VALUE=DATE:20261210\nTRANSP:TRANSPARENT"),
+    )
+    assert status(store, product_calendar).transparent_events == "block"
+    assert run(store, settings, product_calendar, clock).inserted == 2
+    with store.write() as session:
+        repo.get_calendar(session, product_calendar).transparent_events = "skip"
+    result = run(store, settings, product_calendar, clock)
+    assert (result.deleted, result.skipped) == (1, 1)
+    assert set(bookings(store, product_calendar)) == {"a"}
+
+
 BROKEN_ANSWERS: dict[str, tuple[bytes, dict[str, Any], str]] = {
     "http-500": (b"", {"status": 500}, "HTTP 500"),
     "html-page": (

@@ -39,7 +39,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dateutil.rrule
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 EventStatusSync = Literal["import", "CONFIRMED", "TENTATIVE"]
 TransparentEvents = Literal["block", "skip"]
 """What TRANSP:TRANSPARENT ("free") events do: block like the others, or import as nothing."""
+TRANSPARENT_EVENTS: tuple[TransparentEvents, ...] = get_args(TransparentEvents)
 
 #: A rule needing more steps than this from its DTSTART to the end of the window
 #: is refused: dateutil walks every step from DTSTART, even those before the window.

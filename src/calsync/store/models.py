@@ -118,6 +118,10 @@ class ExternalCalendar(Base):
     time_offset: Mapped[int] = mapped_column(Integer, default=0)
     tld: Mapped[str] = mapped_column(String(253), default="")
     event_status_sync: Mapped[str] = mapped_column(String(16), default="import")
+    transparent_events: Mapped[str] = mapped_column(
+        String(16), default="block", server_default="block"
+    )
+    """What TRANSP:TRANSPARENT events do: ``block`` like the others, or ``skip``."""
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     content_digest: Mapped[str | None] = mapped_column(String(64))

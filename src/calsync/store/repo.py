@@ -84,6 +84,7 @@ def add_calendar(
     time_offset: int,
     active: bool,
     now: datetime,
+    transparent_events: str = "block",
 ) -> ExternalCalendar:
     """Create an external calendar of a product, due for its first sync at once."""
     get_product(session, product_id)
@@ -93,6 +94,7 @@ def add_calendar(
         ical_url=ical_url,
         time_offset=time_offset,
         active=active,
+        transparent_events=transparent_events,
         tld=registrable_domain(ical_url),
         next_sync_at=now,
         created_at=now,

@@ -75,6 +75,7 @@ def api_router(
     clock: Callable[[], datetime],
     wake: Callable[[], None],
     default_timezone: str = "UTC",
+    default_transparent_events: str = "block",
     extra_fields: Mapping[str, Callable[[Sequence[Any]], Callable[[Any], dict[str, Any]]]]
     | None = None,
     extra_schema: Mapping[str, Mapping[str, dict[str, Any]]] | None = None,
@@ -94,6 +95,7 @@ def api_router(
         clock=clock,
         wake=wake,
         default_timezone=default_timezone,
+        default_transparent_events=default_transparent_events,
         extra_fields=dict(extra_fields or {}),
         extra_schema={name: dict(fields) for name, fields in (extra_schema or {}).items()},
     )
@@ -118,6 +120,7 @@ class _Api:
     clock: Callable[[], datetime]
     wake: Callable[[], None]
     default_timezone: str
+    default_transparent_events: str
     extra_fields: dict[str, Callable[[Sequence[Any]], Callable[[Any], dict[str, Any]]]]
     extra_schema: dict[str, dict[str, dict[str, Any]]]
 
@@ -178,7 +181,12 @@ class _Api:
             for i, item in enumerate(items)
         ]
         minimal = _prefers_minimal(request)
-        ctx = WriteContext(now=self.clock(), default_timezone=self.default_timezone, force=force)
+        ctx = WriteContext(
+            now=self.clock(),
+            default_timezone=self.default_timezone,
+            default_transparent_events=self.default_transparent_events,
+            force=force,
+        )
 
         def write() -> list[dict[str, Any]]:
             with self.store.write() as session, _conflicts():

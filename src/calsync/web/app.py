@@ -83,6 +83,7 @@ def create_app(
             clock=clock,
             wake=dispatcher.wake if dispatcher is not None else _no_dispatcher,
             default_timezone=settings.products.default_timezone,
+            default_transparent_events=settings.sync.transparent_events,
             extra_fields=_computed_fields(
                 store, settings, clock, conflicts or reports.ConflictCache()
             ),

@@ -27,6 +27,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import select
 
 from calsync.bookings import BLOCKING_STATUSES, collision
+from calsync.core.ical_in import TRANSPARENT_EVENTS
 from calsync.domains import registrable_domain
 from calsync.errors import BadRequest, Conflict, ImportedBooking
 from calsync.store import repo
@@ -64,6 +65,8 @@ class WriteContext:
 
     now: datetime
     default_timezone: str = "UTC"
+    default_transparent_events: str = "block"
+    """``transparent_events`` of a new calendar that does not say (``sync.transparent_events``)."""
     force: bool = False
     wake: bool = False
     """Set by a write that made a calendar due: the caller wakes the dispatcher after commit."""
@@ -356,6 +359,7 @@ class ExternalCalendars(Resource):
             active=values.get("active", True),
             time_offset=values.get("time_offset", 0),
             event_status_sync=values.get("event_status_sync", "import"),
+            transparent_events=values.get("transparent_events", ctx.default_transparent_events),
             units=values.get("units", 1),
             tld=tld,
             next_sync_at=ctx.now,
@@ -377,7 +381,13 @@ class ExternalCalendars(Resource):
         """
         for row in rows:
             assert isinstance(row, ExternalCalendar)  # noqa: S101 - rows of this table
-            for name in ("name", "active", "time_offset", "event_status_sync"):
+            for name in (
+                "name",
+                "active",
+                "time_offset",
+                "event_status_sync",
+                "transparent_events",
+            ):
                 if name in values:
                     setattr(row, name, values[name])
             if "units" in values and values["units"] != row.units:
@@ -617,7 +627,16 @@ def json_value(value: object) -> object:
 
 _NAME = {"minLength": 1, "maxLength": 200}
 _CALENDAR_SETTINGS = frozenset(
-    {"name", "ical_url", "active", "sync_requested_at", "time_offset", "event_status_sync", "units"}
+    {
+        "name",
+        "ical_url",
+        "active",
+        "sync_requested_at",
+        "time_offset",
+        "event_status_sync",
+        "transparent_events",
+        "units",
+    }
 )
 _BOOKING_FIELDS = frozenset({"starts_at", "ends_at", "all_day", "summary", "units", "status"})
 
@@ -655,6 +674,7 @@ RESOURCES: tuple[Resource, ...] = (
             "ical_url": {"maxLength": URL_MAX_LENGTH, "pattern": _URL_PATTERN},
             "time_offset": _int_range(-TIME_OFFSET_LIMIT, TIME_OFFSET_LIMIT),
             "event_status_sync": {"enum": list(EVENT_STATUS_SYNC)},
+            "transparent_events": {"enum": list(TRANSPARENT_EVENTS)},
             "units": _int_range(1),
         },
         descriptions={
@@ -663,6 +683,9 @@ RESOURCES: tuple[Resource, ...] = (
             "sync_requested_at": "Write any value to sync now; it is set to the current time.",
             "time_offset": "Hours added to every imported timed event (-48 to 48).",
             "units": "Units of the product each imported block takes (default 1).",
+            "transparent_events": "`block` (default: the `sync.transparent_events` setting): "
+            'TRANSP:TRANSPARENT ("free") events block like the others, as Airbnb and '
+            "Booking.com import them; `skip`: they import as nothing.",
             "tld": "The registrable domain of `ical_url`: the channel (read-only).",
             "error": "The last sync failure's message, null after a success (read-only).",
             "last_synced": "When the calendar last synced successfully (read-only).",
