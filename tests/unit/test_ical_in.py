@@ -201,6 +201,20 @@ def test_broken_custom_vtimezone_falls_back_to_the_product_timezone_with_warning
     ]
 
 
+def test_empty_tzid_with_an_empty_named_vtimezone_does_not_fail_the_feed():
+    """Regression (ical4j#367 shape): TZID= with a VTIMEZONE named "" rejected the whole feed."""
+    unnamed = (
+        "BEGIN:VTIMEZONE\r\nTZID:\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"
+        "TZOFFSETFROM:+0100\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+    )
+    feed = parse(calendar("UID:a\nDTSTART;TZID=:20261201T150000\nDURATION:PT1H", head=unnamed))
+    assert spans(feed) == [("a", utc(2026, 12, 1, 14), utc(2026, 12, 1, 15), False)]
+    assert [w.split(" (")[0] for w in feed.warnings] == [
+        "broken VTIMEZONE '' ignored",
+        "empty TZID, read in Europe/Amsterdam",
+    ]
+
+
 def test_unknown_tzid_falls_back_to_the_product_timezone_with_a_warning():
     """DTSTART;TZID=Mars/Olympus_Mons:20261201T150000 is read in Europe/Amsterdam, and said so."""
     feed = parse(
