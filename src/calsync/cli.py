@@ -30,6 +30,7 @@ from calsync import __version__, reports
 from calsync.cli_keys import apikey_app
 from calsync.config import Settings, load_settings
 from calsync.core.ical_in import ParsedFeed, parse_feed
+from calsync.core.text import check_plain_text
 from calsync.errors import CalsyncError, ConfigError, InvalidFeed
 from calsync.feeds import FeedService, feed_path
 from calsync.fetch import FeedFetcher
@@ -93,10 +94,20 @@ def _root(
 # --- products --------------------------------------------------------------------------
 
 
+def _plain_text(text: str | None) -> str | None:
+    """A name given on the command line: no control characters (a usage error, exit 2)."""
+    if text is not None:
+        try:
+            check_plain_text(text)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    return text
+
+
 @products_app.command("add")
 def products_add(
     ctx: typer.Context,
-    name: str,
+    name: Annotated[str, typer.Argument(callback=_plain_text)],
     timezone: Annotated[str | None, typer.Option(help="IANA timezone.")] = None,
     capacity: Annotated[int, typer.Option(min=1, help="Units that can be booked at once.")] = 1,
     as_json: JsonOption = False,
@@ -213,7 +224,9 @@ def calendars_add(
     ctx: typer.Context,
     product_id: uuid.UUID,
     url: str,
-    name: Annotated[str | None, typer.Option(help="Defaults to the feed's domain.")] = None,
+    name: Annotated[
+        str | None, typer.Option(callback=_plain_text, help="Defaults to the feed's domain.")
+    ] = None,
     time_offset: Annotated[int, typer.Option(help="Hours added to timed events.")] = 0,
     units: Annotated[int, typer.Option(min=1, help="Units each imported block takes.")] = 1,
     inactive: Annotated[bool, typer.Option("--inactive", help="Add without syncing.")] = False,

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from calsync.store.db import Store
 
 log = structlog.get_logger("calsync.feeds")
-_FORMAT = 2  # bump when the rendering changes, so every cached ETag changes with it
+_FORMAT = 3  # bump when the rendering changes, so every cached ETag changes with it
 _HORIZON_DAYS = 1100  # nights exported ahead: beyond any channel's booking window
 _LOCKS = 64  # checks of one feed run one at a time; of different feeds, mostly in parallel
 CHECK_VALIDITY = 0.25

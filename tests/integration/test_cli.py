@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from calsync import __version__
 from calsync.cli import app
+from calsync.store import repo
 from conftest import FEEDS, calendar
 
 STAYS = calendar(
@@ -133,6 +135,29 @@ def test_bad_arguments_are_usage_errors(cli):
     assert cli("calendars", "add", product_id, "ftp://example.com/x.ics")[0] == 2
     assert cli("products", "add", "X", "--timezone", "Mars/Base")[0] == 2
     assert cli("sync")[0] == 2
+
+
+def test_control_characters_in_names_are_usage_errors(cli):
+    """A line break or tab in a product or calendar name exits 2 naming it; nothing is added."""
+    code, _, err = cli("products", "add", "Beach\nhouse")
+    assert (2, True) == (code, "U+000A at position 5" in err), err
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    code, _, err = cli(
+        "calendars", "add", product_id, "https://example.com/a.ics", "--name", "Air\tbnb"
+    )
+    assert (2, True) == (code, "control characters" in err)
+    assert ["Room"] == [row["name"] for row in json.loads(cli("products", "list", "--json")[1])]
+    assert [] == json.loads(cli("calendars", "list", "--json")[1])
+
+
+def test_feed_of_a_stored_name_with_line_breaks(cli, store):
+    """The feed command prints a product whose stored name has CR/LF, escaped: no traceback."""
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    with store.write() as session:
+        repo.get_product(session, uuid.UUID(product_id)).name = "Room\r\nEND:VCALENDAR"
+    code, out, _ = cli("feed", product_id)
+    assert (0, 1) == (code, out.splitlines().count("END:VCALENDAR"))
+    assert "X-WR-CALNAME:Room\\nEND:VCALENDAR" in out.splitlines()
 
 
 def test_preview_json_of_a_local_file(cli):

@@ -176,6 +176,22 @@ def test_feed_says_nothing_about_guests_and_is_valid_rfc5545(store, app_parts):
     assert client.get(feed_path(product.feed_token)).content == body
 
 
+def test_a_product_name_with_line_breaks_is_escaped_not_a_500(store, app_parts):
+    """A stored name with ";", "," and CR/LF is one escaped X-WR-CALNAME, not a 500."""
+    _, _, client = app_parts
+    product = add_product(store, name="Müller; Strandhaus,\r\nEND:VCALENDAR\x1b")
+    add_booking(store, product.id, utc(2026, 12, 1), utc(2026, 12, 5), all_day=True)
+    answer = client.get(feed_path(product.feed_token))
+    assert answer.status_code == 200
+    lines = answer.content.split(b"\r\n")
+    assert "X-WR-CALNAME:Müller\\; Strandhaus\\,\\nEND:VCALENDAR".encode() in lines
+    assert lines.count(b"END:VCALENDAR") == 1
+    parsed = parse_feed(answer.content, parse_options(timezone="UTC"))
+    assert [(utc(2026, 12, 1), utc(2026, 12, 5))] == [
+        (b.starts_at, b.ends_at) for b in parsed.blocks
+    ]
+
+
 def test_cancelled_and_old_bookings_are_left_out(store, app_parts):
     """Cancelled bookings and those that ended over 30 days ago are not in the feed."""
     _, _, client = app_parts

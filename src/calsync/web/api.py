@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from calsync.core.text import PLAIN_TEXT_PATTERN
 from calsync.errors import BadRequest, Conflict, FilterRequired, MethodNotAllowed
 from calsync.store import repo
 from calsync.web.auth import require_api_key
@@ -500,6 +501,8 @@ class _Docs:
         schema = _type_schema(column, write=write)
         if write:
             schema |= self.resource.constraints.get(name, {})
+            if name in self.resource.plain_text:
+                schema["pattern"] = PLAIN_TEXT_PATTERN
         description = self.resource.descriptions.get(name)
         if description:
             schema["description"] = description
