@@ -297,12 +297,42 @@ def calendars_show(ctx: typer.Context, calendar_id: uuid.UUID, as_json: JsonOpti
 
 
 @calendars_app.command("remove")
-def calendars_remove(ctx: typer.Context, calendar_id: uuid.UUID) -> None:
-    """Remove a calendar and the bookings imported from it."""
+def calendars_remove(
+    ctx: typer.Context,
+    calendar_id: uuid.UUID,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove without asking.")] = False,
+) -> None:
+    """Remove a calendar and the bookings imported from it (asks first, saying how many)."""
     context: _Context = ctx.obj
-    with context.store() as store, store.write() as session:
-        repo.remove_calendar(session, calendar_id)
-    typer.echo(f"removed {calendar_id}")
+    with context.store() as store:
+        if not yes:
+            with store.read() as session:
+                calendar = repo.get_calendar(session, calendar_id)
+                channel = f" ({calendar.tld})" if calendar.tld else ""
+                question = (
+                    f"Removing calendar {calendar.name!r}{channel} and its "
+                    f"{_bookings(repo.count_imported(session, calendar_id))}. Continue?"
+                )
+            _confirm(question)
+        with store.write() as session:
+            deleted = repo.remove_calendar(session, calendar_id)
+    typer.echo(f"removed {calendar_id} and its {_bookings(deleted)}")
+
+
+def _bookings(count: int) -> str:
+    return f"{count} imported booking{'' if count == 1 else 's'}"
+
+
+def _confirm(question: str) -> None:
+    """Ask; a no ends the command with exit 1, no answer at all (stdin closed) with exit 2."""
+    try:
+        confirmed = typer.confirm(question, default=False)
+    except typer.Abort:
+        typer.echo("\nnot removed: no answer (add --yes to remove without asking)", err=True)
+        raise typer.Exit(2) from None
+    if not confirmed:
+        typer.echo("not removed", err=True)
+        raise typer.Exit(1)
 
 
 @calendars_app.command("release")

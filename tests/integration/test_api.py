@@ -839,6 +839,35 @@ def test_delete_calendar_deletes_its_imported_bookings(client, store, products):
     assert [None] == [row["external_calendar_id"] for row in client.get("/v1/bookings").json()]
 
 
+def test_delete_calendars_counts_the_bookings_deleted_with_them(client, store, products):
+    """DELETE of calendars answers Calsync-Deleted-Bookings and deleted_bookings on each row."""
+    product_id = products["Loft"]["id"]
+    imported(store, product_id, name="Airbnb")
+    imported(store, product_id, name="Vrbo", starts="2026-12-20")
+    create(client, "external_calendars", {"product_id": product_id, "name": "Empty",
+                                          "ical_url": "https://example.com/empty.ics"})  # fmt: skip
+    response = client.delete(f"/v1/external_calendars?product_id=eq.{product_id}&select=name")
+    assert 200 == response.status_code, response.text
+    assert "2" == response.headers["Calsync-Deleted-Bookings"]
+    assert [{"name": "Airbnb", "deleted_bookings": 1}, {"name": "Empty", "deleted_bookings": 0},
+            {"name": "Vrbo", "deleted_bookings": 1}] == sorted(
+        response.json(), key=lambda row: row["name"])  # fmt: skip
+    assert [] == client.get("/v1/bookings").json()
+
+
+def test_delete_calendar_minimal_answers_204_with_the_count(client, store, products):
+    """Prefer: return=minimal still says how many bookings went: 204 with the header."""
+    calendar_id, _ = imported(store, products["Loft"]["id"])
+    response = client.delete(
+        f"/v1/external_calendars?id=eq.{calendar_id}", headers={"Prefer": "return=minimal"}
+    )
+    assert (204, b"", "1") == (
+        response.status_code,
+        response.content,
+        response.headers["Calsync-Deleted-Bookings"],
+    )
+
+
 def test_delete_product_cascades(client, store, products):
     """Deleting a product deletes its calendars and bookings."""
     product_id = products["Loft"]["id"]

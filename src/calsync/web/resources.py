@@ -68,6 +68,8 @@ class WriteContext:
     force: bool = False
     wake: bool = False
     """Set by a write that made a calendar due: the caller wakes the dispatcher after commit."""
+    deleted_bookings: dict[uuid.UUID, int] = field(default_factory=dict)
+    """Set by a delete of calendars: the bookings deleted with each, by calendar id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,10 +404,10 @@ class ExternalCalendars(Resource):
                 ctx.wake = True
         session.flush()
 
-    def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:  # noqa: ARG002
-        """Delete the calendars and the bookings imported from them."""
+    def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:
+        """Delete the calendars and the bookings imported from them, counted in ``ctx``."""
         for row in rows:
-            repo.remove_calendar(session, row.id)
+            ctx.deleted_bookings[row.id] = repo.remove_calendar(session, row.id)
         session.flush()
 
 
