@@ -30,6 +30,7 @@ from calsync import __version__, reports
 from calsync.cli_keys import apikey_app
 from calsync.config import Settings, load_settings
 from calsync.core.ical_in import ParsedFeed, TransparentEvents, parse_feed
+from calsync.core.text import check_plain_text
 from calsync.errors import CalsyncError, ConfigError, InvalidFeed
 from calsync.feeds import FeedService, feed_path
 from calsync.fetch import FeedFetcher
@@ -101,10 +102,20 @@ def _root(
 # --- products --------------------------------------------------------------------------
 
 
+def _plain_text(text: str | None) -> str | None:
+    """A name given on the command line: no control characters (a usage error, exit 2)."""
+    if text is not None:
+        try:
+            check_plain_text(text)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    return text
+
+
 @products_app.command("add")
 def products_add(
     ctx: typer.Context,
-    name: str,
+    name: Annotated[str, typer.Argument(callback=_plain_text)],
     timezone: Annotated[str | None, typer.Option(help="IANA timezone.")] = None,
     capacity: Annotated[int, typer.Option(min=1, help="Units that can be booked at once.")] = 1,
     as_json: JsonOption = False,
@@ -221,7 +232,9 @@ def calendars_add(
     ctx: typer.Context,
     product_id: uuid.UUID,
     url: str,
-    name: Annotated[str | None, typer.Option(help="Defaults to the feed's domain.")] = None,
+    name: Annotated[
+        str | None, typer.Option(callback=_plain_text, help="Defaults to the feed's domain.")
+    ] = None,
     time_offset: Annotated[int, typer.Option(help="Hours added to timed events.")] = 0,
     units: Annotated[int, typer.Option(min=1, help="Units each imported block takes.")] = 1,
     inactive: Annotated[bool, typer.Option("--inactive", help="Add without syncing.")] = False,
@@ -294,12 +307,42 @@ def calendars_show(ctx: typer.Context, calendar_id: uuid.UUID, as_json: JsonOpti
 
 
 @calendars_app.command("remove")
-def calendars_remove(ctx: typer.Context, calendar_id: uuid.UUID) -> None:
-    """Remove a calendar and the bookings imported from it."""
+def calendars_remove(
+    ctx: typer.Context,
+    calendar_id: uuid.UUID,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove without asking.")] = False,
+) -> None:
+    """Remove a calendar and the bookings imported from it (asks first, saying how many)."""
     context: _Context = ctx.obj
-    with context.store() as store, store.write() as session:
-        repo.remove_calendar(session, calendar_id)
-    typer.echo(f"removed {calendar_id}")
+    with context.store() as store:
+        if not yes:
+            with store.read() as session:
+                calendar = repo.get_calendar(session, calendar_id)
+                channel = f" ({calendar.tld})" if calendar.tld else ""
+                question = (
+                    f"Removing calendar {calendar.name!r}{channel} and its "
+                    f"{_bookings(repo.count_imported(session, calendar_id))}. Continue?"
+                )
+            _confirm(question)
+        with store.write() as session:
+            deleted = repo.remove_calendar(session, calendar_id)
+    typer.echo(f"removed {calendar_id} and its {_bookings(deleted)}")
+
+
+def _bookings(count: int) -> str:
+    return f"{count} imported booking{'' if count == 1 else 's'}"
+
+
+def _confirm(question: str) -> None:
+    """Ask; a no ends the command with exit 1, no answer at all (stdin closed) with exit 2."""
+    try:
+        confirmed = typer.confirm(question, default=False)
+    except typer.Abort:
+        typer.echo("\nnot removed: no answer (add --yes to remove without asking)", err=True)
+        raise typer.Exit(2) from None
+    if not confirmed:
+        typer.echo("not removed", err=True)
+        raise typer.Exit(1)
 
 
 @calendars_app.command("release")

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from calsync.core.ical_in import TransparentEvents
+from calsync.core.text import check_plain_text
 from calsync.errors import ConfigError
 
 ENV_PREFIX = "CALSYNC_"
@@ -36,6 +37,7 @@ def _check_timezone(name: str) -> str:
 
 
 TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
+PlainText = Annotated[str, AfterValidator(check_plain_text)]
 
 
 class _Section(BaseModel):
@@ -105,7 +107,7 @@ class SyncSettings(_Section):
 class FeedSettings(_Section):
     """The outbound feeds channels subscribe to."""
 
-    summary: str = "Not available"
+    summary: PlainText = "Not available"
     past_days: int = Field(default=30, ge=0)
     refresh_minutes: int = Field(default=60, gt=0)
     stale_reader_hours: float = Field(default=12.0, gt=0)

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from calsync.store.db import Store
 
 log = structlog.get_logger("calsync.feeds")
-_FORMAT = 2  # bump when the rendering changes, so every cached ETag changes with it
+_FORMAT = 3  # bump when the rendering changes, so every cached ETag changes with it
 _HORIZON_DAYS = 1100  # nights exported ahead: beyond any channel's booking window
 _LOCKS = 64  # checks of one feed run one at a time; of different feeds, mostly in parallel
 CHECK_VALIDITY = 0.25
@@ -74,6 +74,8 @@ class RenderedFeed:
     body: bytes
     etag: str
     last_modified: datetime
+    excluded: uuid.UUID | None = None
+    """The calendar left out: the one asked for, if it is one of the product's."""
 
 
 def feed_path(feed_token: str, exclude: uuid.UUID | None = None) -> str:
@@ -117,7 +119,11 @@ class FeedService:
         return checked.feed
 
     def feed(self, token: str, exclude: uuid.UUID | None = None) -> RenderedFeed | None:
-        """The feed of the product with this token, or None (unknown token or foreign exclude)."""
+        """The feed of the product with this token, or None (unknown token).
+
+        ``exclude`` leaves out what was imported from that calendar; one that is
+        not the product's (removed, or another product's) leaves out nothing.
+        """
         key = (token, exclude)
         with self._check_locks[hash(key) % _LOCKS]:  # a burst of requests checks once
             cached = self.cached(token, exclude)
@@ -151,12 +157,15 @@ class FeedService:
                 if cached is not None and cached.etag == etag:
                     self._cache.move_to_end(key)
                     return cached
+            excluded = exclude
             if exclude is not None and not _is_calendar_of(session, exclude, product.id):
-                return None
+                excluded = None  # a removed calendar's export URL still gets the product's feed
             simple = related == {product.id} and product.capacity == 1
             render = self._render_bookings if simple else self._render_nights
-            body = render(session, product, exclude, last_modified, now)
-        rendered = RenderedFeed(product.id, body, etag, last_modified.replace(microsecond=0))
+            body = render(session, product, excluded, last_modified, now)
+        rendered = RenderedFeed(
+            product.id, body, etag, last_modified.replace(microsecond=0), excluded
+        )
         with self._lock:
             self._cache[key] = rendered
             self._cache.move_to_end(key)
@@ -357,15 +366,31 @@ class FeedReadLog:
             )
 
     def flush(self) -> int:
-        """Write the pending reads in one transaction; return how many."""
+        """Write the pending reads in one transaction; return how many.
+
+        A read through the export URL of a calendar removed since is written
+        without its calendar, as the database's ``SET NULL`` leaves older reads.
+        """
         with self._lock:
             reads, self._pending = self._pending, []
-        if reads:
+        if not reads:
+            return 0
+        calendar_ids = {read[1] for read in reads if read[1] is not None}
+        with self._store.write() as session:
+            known = set(
+                session.scalars(
+                    select(ExternalCalendar.id).where(ExternalCalendar.id.in_(calendar_ids))
+                )
+                if calendar_ids
+                else ()
+            )
             rows = [
                 {
                     "id": uuid.uuid4(),
                     "product_id": product_id,
-                    "external_calendar_id": external_calendar_id,
+                    "external_calendar_id": external_calendar_id
+                    if external_calendar_id in known
+                    else None,
                     "read_at": read_at,
                     "user_agent": user_agent,
                     "channel": _channel(user_agent),
@@ -375,8 +400,7 @@ class FeedReadLog:
                 }
                 for product_id, external_calendar_id, user_agent, status, read_at in reads
             ]
-            with self._store.write() as session:
-                session.execute(insert(ProductCalendarLog), rows)
+            session.execute(insert(ProductCalendarLog), rows)
         return len(reads)
 
 

@@ -463,6 +463,60 @@ def test_invalid_product_bodies_are_400(client, body, named, message_part):
     assert message_part in answer["message"]
 
 
+CONTROL_TEXTS = ["Beach\r\nhouse", "X\nEND:VCALENDAR", "tab\there", "red\x1b[31m", "nel\x85"]
+
+
+def plain_text_bodies(products: dict[str, dict[str, Any]]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """A valid POST body of each resource with a name or summary, and that field's name."""
+    product_id = products["Loft"]["id"]
+    return {
+        "products": ("name", {"name": "Room"}),
+        "external_calendars": ("name", {"product_id": product_id, "name": "Airbnb",
+                                        "ical_url": "https://www.airbnb.com/calendar/ical/1.ics"}),
+        "bookings": ("summary", {"product_id": product_id, "starts_at": "2026-12-01",
+                                 "ends_at": "2026-12-02", "all_day": True, "summary": "Owner"}),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("text", CONTROL_TEXTS)
+@pytest.mark.parametrize("resource", ["products", "external_calendars", "bookings"])
+def test_control_characters_in_names_and_summaries_are_400(client, products, resource, text):
+    """A control character in a name or summary: a 400 naming the field on POST and PATCH."""
+    field, body = plain_text_bodies(products)[resource]
+    before = client.get(f"/v1/{resource}").json()
+    answer = error(client.post(f"/v1/{resource}", json={**body, field: text}), 400, "bad_request")
+    assert answer["message"].startswith(f"{field}: control characters")
+    assert {"field": field} == answer["details"]
+    assert before == client.get(f"/v1/{resource}").json()
+    [row] = create(client, resource, body)
+    response = client.patch(f"/v1/{resource}?id=eq.{row['id']}", json={field: text})
+    assert f"{field}: control characters" in error(response, 400, "bad_request")["message"]
+    assert body[field] == client.get(f"/v1/{resource}?id=eq.{row['id']}").json()[0][field]
+
+
+def test_names_with_punctuation_and_unicode_are_accepted(client):
+    """Semicolons, commas, backslashes, umlauts and emoji are plain text: 201, stored as sent."""
+    name = "Müller; Strandhaus, Zimmer 3 \\N 🏖"
+    assert name == create(client, "products", {"name": name})[0]["name"]
+
+
+def test_imported_summaries_with_control_characters_are_answered(client, store, products):
+    """An imported booking's summary keeps what the channel sent, and the API answers it."""
+    _, booking_id = imported(store, products["Loft"]["id"])
+    with store.write() as session:
+        session.get(Booking, uuid.UUID(booking_id)).summary = "Reserved\r\nEND:VCALENDAR\x1b\x7f"
+    response = client.get(f"/v1/bookings?id=eq.{booking_id}&select=summary")
+    assert [{"summary": "Reserved\r\nEND:VCALENDAR\x1b\x7f"}] == response.json()
+
+
+def test_openapi_publishes_the_plain_text_rule(client):
+    """Names and summaries carry the control-character rule as a JSON-schema pattern."""
+    schemas = client.get("/openapi.json").json()["paths"]
+    body = schemas["/v1/bookings"]["post"]["requestBody"]["content"]["application/json"]
+    item = body["schema"]["oneOf"][0]
+    assert "^[^\\u0000-\\u001f\\u007f-\\u009f]*$" == item["properties"]["summary"]["pattern"]
+
+
 @pytest.mark.parametrize(
     ("content", "message_part"),
     [(b"{not json", "not valid JSON"), (b"", "JSON body is required"), (b"[[[[", "not valid JSON"),
@@ -812,6 +866,35 @@ def test_delete_calendar_deletes_its_imported_bookings(client, store, products):
     response = client.delete(f"/v1/external_calendars?id=eq.{calendar_id}")
     assert [calendar_id] == [row["id"] for row in response.json()]
     assert [None] == [row["external_calendar_id"] for row in client.get("/v1/bookings").json()]
+
+
+def test_delete_calendars_counts_the_bookings_deleted_with_them(client, store, products):
+    """DELETE of calendars answers Calsync-Deleted-Bookings and deleted_bookings on each row."""
+    product_id = products["Loft"]["id"]
+    imported(store, product_id, name="Airbnb")
+    imported(store, product_id, name="Vrbo", starts="2026-12-20")
+    create(client, "external_calendars", {"product_id": product_id, "name": "Empty",
+                                          "ical_url": "https://example.com/empty.ics"})  # fmt: skip
+    response = client.delete(f"/v1/external_calendars?product_id=eq.{product_id}&select=name")
+    assert 200 == response.status_code, response.text
+    assert "2" == response.headers["Calsync-Deleted-Bookings"]
+    assert [{"name": "Airbnb", "deleted_bookings": 1}, {"name": "Empty", "deleted_bookings": 0},
+            {"name": "Vrbo", "deleted_bookings": 1}] == sorted(
+        response.json(), key=lambda row: row["name"])  # fmt: skip
+    assert [] == client.get("/v1/bookings").json()
+
+
+def test_delete_calendar_minimal_answers_204_with_the_count(client, store, products):
+    """Prefer: return=minimal still says how many bookings went: 204 with the header."""
+    calendar_id, _ = imported(store, products["Loft"]["id"])
+    response = client.delete(
+        f"/v1/external_calendars?id=eq.{calendar_id}", headers={"Prefer": "return=minimal"}
+    )
+    assert (204, b"", "1") == (
+        response.status_code,
+        response.content,
+        response.headers["Calsync-Deleted-Bookings"],
+    )
 
 
 def test_delete_product_cascades(client, store, products):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from calsync import __version__
 from calsync.cli import app
+from calsync.store import repo
 from conftest import FEEDS, calendar
 
 STAYS = calendar(
@@ -30,8 +32,8 @@ def cli(database_url, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
 
-    def invoke(*args: str):
-        result = runner.invoke(app, list(args), catch_exceptions=False)
+    def invoke(*args: str, input: str | None = None):  # noqa: A002 - CliRunner's name
+        result = runner.invoke(app, list(args), input=input, catch_exceptions=False)
         return result.exit_code, result.stdout, result.stderr
 
     return invoke
@@ -111,9 +113,53 @@ def test_remove_and_release(cli, feed_server):
     _, out, _ = cli("calendars", "release", calendar_id)
     assert "deleted 2 held bookings" in out
     assert json.loads(cli("bookings", "list", "--json")[1]) == []
-    code, out, _ = cli("calendars", "remove", calendar_id)
+    code, out, _ = cli("calendars", "remove", calendar_id, "--yes")
     assert code == 0
     assert json.loads(cli("calendars", "list", "--json")[1]) == []
+
+
+@pytest.fixture
+def synced_calendar(cli, feed_server) -> str:
+    """An Airbnb calendar synced with two stays; its id."""
+    feed_server.serve("/feed.ics", STAYS)
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    calendar_id = created_id(
+        cli("calendars", "add", product_id, feed_server.url("/feed.ics"), "--name", "Airbnb",
+            "--json")[1]
+    )  # fmt: skip
+    assert cli("sync", calendar_id)[0] == 0
+    return calendar_id
+
+
+def still_there(cli, calendar_id: str) -> tuple[list[str], int]:
+    calendars = [row["id"] for row in json.loads(cli("calendars", "list", "--json")[1])]
+    return calendars, len(json.loads(cli("bookings", "list", "--json")[1]))
+
+
+def test_remove_says_how_many_bookings_go_and_a_no_keeps_them(cli, synced_calendar):
+    """Remove asks, naming the calendar and its 2 bookings; answering no exits 1."""
+    code, out, err = cli("calendars", "remove", synced_calendar, input="n\n")
+    question = "Removing calendar 'Airbnb' (127.0.0.1) and its 2 imported bookings. Continue? [y/N]"
+    assert (1, "not removed") == (code, err.strip())
+    assert out.startswith(question)
+    assert ([synced_calendar], 2) == still_there(cli, synced_calendar)
+
+
+def test_remove_without_an_answer_refuses_and_names_yes(cli, synced_calendar):
+    """With stdin closed and no --yes, remove exits 2 saying to add --yes; nothing is removed."""
+    code, _, err = cli("calendars", "remove", synced_calendar, input="")
+    assert (2, "not removed: no answer (add --yes to remove without asking)") == (code, err.strip())
+    assert ([synced_calendar], 2) == still_there(cli, synced_calendar)
+
+
+@pytest.mark.parametrize(("args", "answer"), [((), "y\n"), (("--yes",), None)])
+def test_remove_confirmed_or_with_yes_removes_and_counts(cli, synced_calendar, args, answer):
+    """A yes (or --yes, which asks nothing) removes the calendar and its bookings and says so."""
+    code, out, _ = cli("calendars", "remove", synced_calendar, *args, input=answer)
+    assert code == 0
+    assert out.endswith(f"removed {synced_calendar} and its 2 imported bookings\n")
+    assert ("Continue?" in out) == (answer is not None)
+    assert ([], 0) == still_there(cli, synced_calendar)
 
 
 def test_unknown_calendar_is_a_clear_error(database_url, tmp_path):
@@ -133,6 +179,29 @@ def test_bad_arguments_are_usage_errors(cli):
     assert cli("calendars", "add", product_id, "ftp://example.com/x.ics")[0] == 2
     assert cli("products", "add", "X", "--timezone", "Mars/Base")[0] == 2
     assert cli("sync")[0] == 2
+
+
+def test_control_characters_in_names_are_usage_errors(cli):
+    """A line break or tab in a product or calendar name exits 2 naming it; nothing is added."""
+    code, _, err = cli("products", "add", "Beach\nhouse")
+    assert (2, True) == (code, "U+000A at position 5" in err), err
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    code, _, err = cli(
+        "calendars", "add", product_id, "https://example.com/a.ics", "--name", "Air\tbnb"
+    )
+    assert (2, True) == (code, "control characters" in err)
+    assert ["Room"] == [row["name"] for row in json.loads(cli("products", "list", "--json")[1])]
+    assert [] == json.loads(cli("calendars", "list", "--json")[1])
+
+
+def test_feed_of_a_stored_name_with_line_breaks(cli, store):
+    """The feed command prints a product whose stored name has CR/LF, escaped: no traceback."""
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    with store.write() as session:
+        repo.get_product(session, uuid.UUID(product_id)).name = "Room\r\nEND:VCALENDAR"
+    code, out, _ = cli("feed", product_id)
+    assert (0, 1) == (code, out.splitlines().count("END:VCALENDAR"))
+    assert "X-WR-CALNAME:Room\\nEND:VCALENDAR" in out.splitlines()
 
 
 def test_preview_json_of_a_local_file(cli):

@@ -176,6 +176,22 @@ def test_feed_says_nothing_about_guests_and_is_valid_rfc5545(store, app_parts):
     assert client.get(feed_path(product.feed_token)).content == body
 
 
+def test_a_product_name_with_line_breaks_is_escaped_not_a_500(store, app_parts):
+    """A stored name with ";", "," and CR/LF is one escaped X-WR-CALNAME, not a 500."""
+    _, _, client = app_parts
+    product = add_product(store, name="Müller; Strandhaus,\r\nEND:VCALENDAR\x1b")
+    add_booking(store, product.id, utc(2026, 12, 1), utc(2026, 12, 5), all_day=True)
+    answer = client.get(feed_path(product.feed_token))
+    assert answer.status_code == 200
+    lines = answer.content.split(b"\r\n")
+    assert "X-WR-CALNAME:Müller\\; Strandhaus\\,\\nEND:VCALENDAR".encode() in lines
+    assert lines.count(b"END:VCALENDAR") == 1
+    parsed = parse_feed(answer.content, parse_options(timezone="UTC"))
+    assert [(utc(2026, 12, 1), utc(2026, 12, 5))] == [
+        (b.starts_at, b.ends_at) for b in parsed.blocks
+    ]
+
+
 def test_cancelled_and_old_bookings_are_left_out(store, app_parts):
     """Cancelled bookings and those that ended over 30 days ago are not in the feed."""
     _, _, client = app_parts
@@ -211,15 +227,51 @@ def test_exclude_leaves_out_exactly_one_calendars_bookings(store, app_parts):
     assert f"{direct}@calsync".encode() in body
 
 
-@pytest.mark.parametrize("exclude", ["not-a-uuid", str(uuid.uuid4())])
-def test_bad_or_foreign_exclude_is_404(store, app_parts, exclude):
-    """An exclude that is not one of the product's calendars is 404, as an unknown token is."""
+def test_malformed_exclude_is_404(store, app_parts):
+    """An exclude that is not a UUID is 404, as an unknown token is."""
     _, _, client = app_parts
     product = add_product(store)
+    assert client.get(f"/ical/{product.feed_token}.ics?exclude=not-a-uuid").status_code == 404
+
+
+@pytest.mark.parametrize("whose", ["removed", "another product's"])
+def test_exclude_of_a_calendar_not_the_products_serves_the_whole_feed(store, app_parts, whose):
+    """A channel still subscribed to a removed (or foreign) calendar's export URL keeps its blocks."""
+    _, read_log, client = app_parts
+    product = add_product(store)
     other = add_product(store, "Other")
-    foreign = add_calendar(store, other.id)
-    target = exclude if exclude == "not-a-uuid" else str(foreign)
-    assert client.get(f"/ical/{product.feed_token}.ics?exclude={target}").status_code == 404
+    airbnb = add_calendar(store, product.id)
+    from_airbnb = add_booking(
+        store, product.id, utc(2026, 12, 1), utc(2026, 12, 5), all_day=True, calendar_id=airbnb
+    )
+    direct = add_booking(store, product.id, utc(2026, 12, 9), utc(2026, 12, 10), all_day=True)
+    gone = add_calendar(store, product.id if whose == "removed" else other.id)
+    if whose == "removed":
+        with store.write() as session:
+            repo.remove_calendar(session, gone)
+    answer = client.get(feed_path(product.feed_token, exclude=gone))
+    assert answer.status_code == 200
+    assert f"{from_airbnb}@calsync".encode() in answer.content
+    assert f"{direct}@calsync".encode() in answer.content
+    assert answer.content == client.get(feed_path(product.feed_token)).content
+    assert read_log.flush() == 2
+    with store.read() as session:
+        readers = repo.feed_readers(session, product_id=product.id)
+    assert [(None, 2)] == [(r.external_calendar_id, r.reads) for r in readers]
+
+
+def test_reads_of_a_calendar_removed_before_the_flush_are_written(store, app_parts):
+    """A read noted just before its calendar is removed is written without the calendar."""
+    _, read_log, client = app_parts
+    product = add_product(store)
+    calendar_id = add_calendar(store, product.id)
+    client.get(feed_path(product.feed_token, exclude=calendar_id))
+    with store.write() as session:
+        repo.remove_calendar(session, calendar_id)
+    assert read_log.flush() == 1
+    with store.read() as session:
+        readers = repo.feed_readers(session, product_id=product.id)
+    assert [None] == [reader.external_calendar_id for reader in readers]
 
 
 def test_unknown_token_is_404_without_a_hint(store, app_parts):

@@ -152,12 +152,19 @@ def load_calendars(
     return {calendar.id: calendar for calendar in session.scalars(query)}
 
 
-def remove_calendar(session: Session, calendar_id: uuid.UUID) -> None:
-    """Delete an external calendar and the bookings imported from it."""
+def count_imported(session: Session, calendar_id: uuid.UUID) -> int:
+    """How many bookings were imported from the calendar: what removing it deletes."""
+    query = select(func.count()).where(Booking.external_calendar_id == calendar_id)
+    return int(session.scalar(query) or 0)
+
+
+def remove_calendar(session: Session, calendar_id: uuid.UUID) -> int:
+    """Delete an external calendar and the bookings imported from it; return how many bookings."""
     calendar = get_calendar(session, calendar_id)
-    session.execute(delete(Booking).where(Booking.external_calendar_id == calendar_id))
+    result = session.execute(delete(Booking).where(Booking.external_calendar_id == calendar_id))
     get_product(session, calendar.product_id).bookings_changed_at = utc_now()
     session.delete(calendar)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def recent_runs(session: Session, calendar_id: uuid.UUID, limit: int = 10) -> Sequence[SyncRun]:

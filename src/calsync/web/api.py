@@ -3,7 +3,9 @@
 ``GET /v1/{resource}`` takes filters on any column (``col=op.value``, see
 :mod:`calsync.web.query`), ``select``, ``order``, ``limit``/``offset`` and a
 ``Range`` header; ``POST`` takes one object or an array; ``PATCH`` and
-``DELETE`` act on the rows their filters match and refuse to run without one.
+``DELETE`` act on the rows their filters match and refuse to run without one;
+a ``DELETE`` of external calendars says how many imported bookings went with
+them (:data:`DELETED_BOOKINGS_HEADER`, and ``deleted_bookings`` on each row).
 ``sync_runs`` and ``product_calendar_logs`` are read-only. Every route needs an
 API key (:mod:`calsync.web.auth`). Bodies are read as plain JSON and checked
 here, so every mistake is a 400 naming the field, never a 422 or a 500.
@@ -28,6 +30,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from calsync.core.text import PLAIN_TEXT_PATTERN
 from calsync.errors import BadRequest, Conflict, FilterRequired, MethodNotAllowed
 from calsync.store import repo
 from calsync.web.auth import require_api_key
@@ -46,6 +49,7 @@ from calsync.web.query import (
 from calsync.web.resources import (
     RESOURCES,
     Bookings,
+    ExternalCalendars,
     Resource,
     WriteContext,
     json_value,
@@ -57,6 +61,10 @@ if TYPE_CHECKING:
 
     from calsync.store.db import Store
     from calsync.store.models import Base
+
+
+DELETED_BOOKINGS_HEADER = "Calsync-Deleted-Bookings"
+"""On a DELETE of external calendars: how many imported bookings went with them."""
 
 
 class ErrorBody(BaseModel):
@@ -237,11 +245,20 @@ class _Api:
             with self.store.write() as session, _conflicts():
                 rows = session.scalars(_matching(resource, filters)).all()
                 answer = [] if minimal else show(rows)
+                ids = [row.id for row in rows]
                 resource.delete(session, rows, ctx)
+                if isinstance(resource, ExternalCalendars):
+                    for item, row_id in zip(answer, ids, strict=False):
+                        item["deleted_bookings"] = ctx.deleted_bookings[row_id]
                 return answer
 
         answer = await asyncio.to_thread(write)
-        return Response(status_code=204) if minimal else JSONResponse(answer)
+        headers = {}
+        if isinstance(resource, ExternalCalendars):
+            headers[DELETED_BOOKINGS_HEADER] = str(sum(ctx.deleted_bookings.values()))
+        if minimal:
+            return Response(status_code=204, headers=headers)
+        return JSONResponse(answer, headers=headers)
 
     def _write_filters(
         self, resource: Resource, request: Request, *, flags: bool = True
@@ -432,7 +449,7 @@ def _add_resource_routes(router: APIRouter, api: _Api, resource: Resource) -> No
         operation_id=f"delete_{resource.name}",
         summary=f"Delete the {resource.name} the filters match",
         description=docs.delete_description(),
-        responses=docs.write_responses(200, "The deleted rows."),
+        responses=docs.delete_responses(),
         openapi_extra={"parameters": docs.write_parameters(filters=True, flags=False)},
     )
 
@@ -508,6 +525,8 @@ class _Docs:
         schema = _type_schema(column, write=write)
         if write:
             schema |= self.resource.constraints.get(name, {})
+            if name in self.resource.plain_text:
+                schema["pattern"] = PLAIN_TEXT_PATTERN
         description = self.resource.descriptions.get(name)
         if description:
             schema["description"] = description
@@ -682,10 +701,17 @@ class _Docs:
         )
 
     def delete_description(self) -> str:
-        return (
+        text = (
             f"Delete every {self.resource.kind} the filters match; a filter is required "
             f"(400 `filter_required` otherwise). {_FILTER_HELP}"
         )
+        if isinstance(self.resource, ExternalCalendars):
+            text += (
+                " The bookings imported from a calendar are deleted with it: the "
+                f"`{DELETED_BOOKINGS_HEADER}` header counts them, and each calendar answered "
+                "has `deleted_bookings`."
+            )
+        return text
 
     def list_responses(self) -> dict[int | str, dict[str, Any]]:
         content = {"application/json": {"schema": self.rows_schema()}}
@@ -701,6 +727,28 @@ class _Docs:
                   "headers": headers},
             416: {"model": ErrorBody, "description": "The range starts past the last row."},
         }  # fmt: skip
+
+    def delete_responses(self) -> dict[int | str, dict[str, Any]]:
+        responses = self.write_responses(200, "The deleted rows.")
+        if isinstance(self.resource, ExternalCalendars):
+            header = {
+                DELETED_BOOKINGS_HEADER: {
+                    "description": "How many imported bookings were deleted with the calendars.",
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            }
+            row = self.row_schema()
+            row["properties"]["deleted_bookings"] = {
+                "type": "integer",
+                "minimum": 0,
+                "description": "The bookings imported from this calendar, deleted with it.",
+            }
+            responses[200]["content"]["application/json"]["schema"] = {
+                "type": "array",
+                "items": row,
+            }
+            responses[200]["headers"] = responses[204]["headers"] = header
+        return responses
 
     def write_responses(self, status: int, description: str) -> dict[int | str, dict[str, Any]]:
         responses: dict[int | str, dict[str, Any]] = {

@@ -50,7 +50,7 @@ def feeds_router(
         request_headers = request.headers
         read_log.record(
             product_id=rendered.product_id,
-            external_calendar_id=excluded,
+            external_calendar_id=rendered.excluded,
             user_agent=request_headers.get("user-agent", ""),
             status="success",
             read_at=clock(),
@@ -78,7 +78,7 @@ def feeds_router(
 
 
 def _not_found() -> Response:
-    """The same answer for an unknown token and a foreign exclude: no hint what exists."""
+    """The same answer for an unknown token and a malformed exclude: no hint what exists."""
     return Response("not found\n", status_code=404, media_type="text/plain")
 
 

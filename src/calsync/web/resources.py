@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from calsync.bookings import BLOCKING_STATUSES, collision
 from calsync.core.ical_in import TRANSPARENT_EVENTS
+from calsync.core.text import check_plain_text
 from calsync.domains import registrable_domain
 from calsync.errors import BadRequest, Conflict, ImportedBooking
 from calsync.store import repo
@@ -70,6 +71,8 @@ class WriteContext:
     force: bool = False
     wake: bool = False
     """Set by a write that made a calendar due: the caller wakes the dispatcher after commit."""
+    deleted_bookings: dict[uuid.UUID, int] = field(default_factory=dict)
+    """Set by a delete of calendars: the bookings deleted with each, by calendar id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,8 @@ class Resource:
     required: frozenset[str] = frozenset()
     constraints: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     descriptions: Mapping[str, str] = field(default_factory=dict)
+    plain_text: frozenset[str] = frozenset()
+    """Text fields that refuse control characters (names, summaries): see ``core/text``."""
     writable: bool = True
 
     references: ClassVar[Mapping[str, type[Base]]] = {}
@@ -170,6 +175,11 @@ class Resource:
             raise BadRequest(f"{where}: must not be null", details=where.details())
         kind = python_type(column)
         converted = _convert(kind, where, value)
+        if where.name in self.plain_text and isinstance(converted, str):
+            try:
+                check_plain_text(converted)
+            except ValueError as exc:
+                raise BadRequest(f"{where}: {exc}", details=where.details()) from exc
         _check_constraints(where, converted, self.constraints.get(where.name, {}))
         return converted
 
@@ -404,10 +414,10 @@ class ExternalCalendars(Resource):
                 ctx.wake = True
         session.flush()
 
-    def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:  # noqa: ARG002
-        """Delete the calendars and the bookings imported from them."""
+    def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:
+        """Delete the calendars and the bookings imported from them, counted in ``ctx``."""
         for row in rows:
-            repo.remove_calendar(session, row.id)
+            ctx.deleted_bookings[row.id] = repo.remove_calendar(session, row.id)
         session.flush()
 
 
@@ -648,6 +658,7 @@ RESOURCES: tuple[Resource, ...] = (
         create_fields=frozenset({"name", "timezone", "capacity"}),
         update_fields=frozenset({"name", "timezone", "capacity"}),
         required=frozenset({"name"}),
+        plain_text=frozenset({"name"}),
         constraints={
             "name": _NAME,
             "timezone": {"maxLength": 64},
@@ -669,6 +680,7 @@ RESOURCES: tuple[Resource, ...] = (
         create_fields=frozenset(_CALENDAR_SETTINGS | {"product_id"}),
         update_fields=_CALENDAR_SETTINGS,
         required=frozenset({"product_id", "ical_url"}),
+        plain_text=frozenset({"name"}),
         constraints={
             "name": _NAME,
             "ical_url": {"maxLength": URL_MAX_LENGTH, "pattern": _URL_PATTERN},
@@ -699,6 +711,7 @@ RESOURCES: tuple[Resource, ...] = (
         create_fields=frozenset(_BOOKING_FIELDS | {"product_id", "external_calendar_id"}),
         update_fields=_BOOKING_FIELDS,
         required=frozenset({"product_id", "starts_at", "ends_at"}),
+        plain_text=frozenset({"summary"}),
         constraints={
             "units": _int_range(1),
             "status": {"enum": list(BOOKING_STATUSES)},
