@@ -215,6 +215,32 @@ def test_empty_tzid_with_an_empty_named_vtimezone_does_not_fail_the_feed():
     ]
 
 
+def _custom_zone_feed(offset: str) -> bytes:
+    """A feed whose one event is at 12:00 in a VTIMEZONE named like Outlook's custom ones."""
+    zone = (
+        "BEGIN:VTIMEZONE\r\nTZID:Customized Time Zone\r\nBEGIN:STANDARD\r\n"
+        f"DTSTART:16010101T000000\r\nTZOFFSETFROM:{offset}\r\nTZOFFSETTO:{offset}\r\n"
+        "END:STANDARD\r\nEND:VTIMEZONE\r\n"
+    )
+    return calendar(
+        "UID:custom\nDTSTART;TZID=Customized Time Zone:20261201T120000\n"
+        "DTEND;TZID=Customized Time Zone:20261201T130000",
+        head=zone,
+    )
+
+
+def test_custom_vtimezone_of_one_feed_never_applies_to_another():
+    """Two feeds define ``TZID:Customized Time Zone`` differently: each is read in its own.
+
+    icalendar caches custom zones per process and the first definition won, so a
+    parser worker read the second feed's 12:00 +0100 as 12:00 +0200.
+    """
+    first = parse_feed(_custom_zone_feed("+0200"), parse_options())
+    second = parse_feed(_custom_zone_feed("+0100"), parse_options())
+    assert datetime(2026, 12, 1, 10, tzinfo=UTC) == first.blocks[0].starts_at
+    assert datetime(2026, 12, 1, 11, tzinfo=UTC) == second.blocks[0].starts_at
+
+
 def test_unknown_tzid_falls_back_to_the_product_timezone_with_a_warning():
     """DTSTART;TZID=Mars/Olympus_Mons:20261201T150000 is read in Europe/Amsterdam, and said so."""
     feed = parse(

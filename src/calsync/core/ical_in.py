@@ -36,6 +36,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -49,6 +50,12 @@ import recurring_ical_events
 from calsync.core.blocks import Block, BookingStatus, SkippedEvent, date_at_midnight
 from calsync.core.windows_zones import display_name_zone
 from calsync.errors import CalsyncError, InvalidFeed
+
+#: icalendar keeps the zones of custom VTIMEZONEs (``TZID:Customized Time Zone``) in
+#: one process-wide cache, and the first definition of a name wins: one feed's
+#: definition would then shift another feed's times by hours. Each parse starts
+#: with an empty cache and holds this lock, so no two parses share definitions.
+_ICALENDAR_ZONES = threading.Lock()
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -137,13 +144,15 @@ def parse_feed(data: bytes, options: ParseOptions) -> ParsedFeed:
     event_count = len(_VEVENT_LINE.findall(text.encode()))
     if event_count > options.max_events:
         raise InvalidFeed(f"{event_count} events, more than the limit of {options.max_events}")
-    try:
-        calendar = _read_calendar(text, warnings)
-        return _Reader(calendar, options, warnings, event_count).read()
-    except CalsyncError:
-        raise
-    except Exception as exc:
-        raise InvalidFeed(f"{type(exc).__name__}: {_shorten(str(exc))}") from exc
+    with _ICALENDAR_ZONES:
+        icalendar.use_zoneinfo()  # forgets every VTIMEZONE an earlier feed defined
+        try:
+            calendar = _read_calendar(text, warnings)
+            return _Reader(calendar, options, warnings, event_count).read()
+        except CalsyncError:
+            raise
+        except Exception as exc:
+            raise InvalidFeed(f"{type(exc).__name__}: {_shorten(str(exc))}") from exc
 
 
 # --- decoding and sniffing ------------------------------------------------------------
