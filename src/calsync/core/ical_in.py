@@ -145,7 +145,7 @@ def parse_feed(data: bytes, options: ParseOptions) -> ParsedFeed:
     if event_count > options.max_events:
         raise InvalidFeed(f"{event_count} events, more than the limit of {options.max_events}")
     with _ICALENDAR_ZONES:
-        icalendar.use_zoneinfo()  # forgets every VTIMEZONE an earlier feed defined
+        icalendar.use_zoneinfo()  # type: ignore[no-untyped-call] # forgets earlier VTIMEZONEs
         try:
             calendar = _read_calendar(text, warnings)
             return _Reader(calendar, options, warnings, event_count).read()
