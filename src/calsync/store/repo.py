@@ -9,9 +9,21 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from calsync.core.availability import Graph, Occupancy, Occupant, ProductNode
+from calsync.core.blocks import date_at_midnight
 from calsync.core.diff import Plan, StoredBooking
 from calsync.domains import registrable_domain
 from calsync.errors import Conflict, NotFound
@@ -28,7 +40,7 @@ from calsync.store.models import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
-    from datetime import datetime
+    from datetime import date, datetime
 
     from sqlalchemy.orm import Session
 
@@ -487,24 +499,24 @@ def load_occupancy(
     session: Session,
     product_ids: Iterable[uuid.UUID],
     *,
-    since: datetime,
-    until: datetime,
+    first: date,
+    last: date,
     exclude_booking: uuid.UUID | None = None,
     exclude_calendar: uuid.UUID | None = None,
 ) -> Occupancy:
-    """The occupancy of these products and of every product linked to them, in [since, until).
+    """The occupancy, on the nights [first, last), of the whole connected groups of these products.
 
-    Only blocking bookings count (confirmed, tentative), and no echoes. The time
-    range is widened by a day each way so timed bookings land on their nights.
+    Every product reachable from them through capacity group dependencies, up and
+    down, is loaded, and their bookings with one query: only blocking bookings
+    (confirmed, tentative), no echoes, and only those that reach into the nights
+    (widened by a day each way, so timed bookings land on their local nights).
     ``exclude_booking`` leaves out a booking being changed; ``exclude_calendar`` the
     imports of one calendar (a feed's ``?exclude=``).
     """
     graph = Graph.of(dependency_links(session))
-    related: set[uuid.UUID] = set()
-    for product_id in product_ids:
-        related |= graph.related(product_id)
+    group = graph.groups(product_ids)
     products = session.execute(
-        select(Product.id, Product.capacity, Product.timezone).where(Product.id.in_(related))
+        select(Product.id, Product.capacity, Product.timezone).where(Product.id.in_(group))
     ).all()
     occupants = session.execute(
         select(
@@ -516,11 +528,11 @@ def load_occupancy(
             Booking.units,
             Booking.external_calendar_id,
         ).where(
-            Booking.product_id.in_(related),
+            Booking.product_id.in_(group),
             Booking.status.in_(BLOCKING_STATUSES),
             Booking.echo_of.is_(None),
-            Booking.ends_at > since - timedelta(days=1),
-            Booking.starts_at < until + timedelta(days=1),
+            Booking.ends_at > date_at_midnight(first) - timedelta(days=1),
+            Booking.starts_at < date_at_midnight(last) + timedelta(days=1),
             Booking.id != exclude_booking if exclude_booking else true(),
             or_(
                 Booking.external_calendar_id.is_(None),
@@ -533,7 +545,7 @@ def load_occupancy(
     calendar_units = dict(
         session.execute(
             select(ExternalCalendar.id, ExternalCalendar.units).where(
-                ExternalCalendar.product_id.in_(related)
+                ExternalCalendar.product_id.in_(group)
             )
         ).all()
     )
@@ -541,6 +553,8 @@ def load_occupancy(
         [ProductNode(*row) for row in products],
         [Occupant(*row) for row in occupants],
         graph,
+        first=first,
+        last=last,
         calendar_units=calendar_units,
     )
 
