@@ -49,13 +49,12 @@ def collision(
 ) -> Collision | None:
     """None when the booking fits; else the nights it cannot have and who holds them.
 
-    ``exclude_id`` is the booking being changed. The product's row is locked
-    (``FOR UPDATE`` on PostgreSQL; SQLite's write transactions are serialised), so
-    two concurrent requests cannot both take the last unit.
+    ``exclude_id`` is the booking being changed. The product's whole connected
+    group is locked first (:func:`calsync.store.repo.lock_groups`), so two
+    concurrent bookings of linked products cannot both take the last unit.
     """
-    timezone = session.scalar(
-        select(Product.timezone).where(Product.id == product_id).with_for_update()
-    )
+    graph = repo.lock_groups(session, [product_id])
+    timezone = session.scalar(select(Product.timezone).where(Product.id == product_id))
     if timezone is None:
         raise NotFound(kind="product", ident=str(product_id))
     wanted = Occupant(product_id, product_id, starts_at, ends_at, all_day, units)
@@ -67,6 +66,7 @@ def collision(
         [product_id],
         first=days[0],
         last=days[-1] + timedelta(days=1),
+        graph=graph,
         exclude_booking=exclude_id,
     )
     full = tuple(

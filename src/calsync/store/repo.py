@@ -18,6 +18,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -501,6 +502,7 @@ def load_occupancy(
     *,
     first: date,
     last: date,
+    graph: Graph | None = None,
     exclude_booking: uuid.UUID | None = None,
     exclude_calendar: uuid.UUID | None = None,
 ) -> Occupancy:
@@ -510,10 +512,11 @@ def load_occupancy(
     down, is loaded, and their bookings with one query: only blocking bookings
     (confirmed, tentative), no echoes, and only those that reach into the nights
     (widened by a day each way, so timed bookings land on their local nights).
-    ``exclude_booking`` leaves out a booking being changed; ``exclude_calendar`` the
-    imports of one calendar (a feed's ``?exclude=``).
+    ``graph`` is the links when the caller has read them already (under
+    :func:`lock_groups`). ``exclude_booking`` leaves out a booking being changed;
+    ``exclude_calendar`` the imports of one calendar (a feed's ``?exclude=``).
     """
-    graph = Graph.of(dependency_links(session))
+    graph = graph if graph is not None else Graph.of(dependency_links(session))
     group = graph.groups(product_ids)
     products = session.execute(
         select(Product.id, Product.capacity, Product.timezone).where(Product.id.in_(group))
@@ -557,6 +560,58 @@ def load_occupancy(
         last=last,
         calendar_units=calendar_units,
     )
+
+
+_LINKS_LOCK = 0x6C696E6B  # "link": PostgreSQL advisory lock over the capacity group dependencies
+
+
+def lock_groups(session: Session, product_ids: Iterable[uuid.UUID]) -> Graph:
+    """Serialize this transaction's writes with every other write to these products' groups.
+
+    Call it before checking capacity, in the transaction that then writes the
+    booking; it returns the links, read under the lock. On PostgreSQL:
+
+    1. a transaction-level *shared* advisory lock on the links: many bookings hold
+       it at once, but no link is made, changed or removed (:func:`lock_links`
+       takes it exclusively) until this transaction ends, so the connected group
+       read next stays the group until the booking commits;
+    2. ``SELECT … FOR UPDATE`` of every product of the groups, in id order (a fixed
+       order, so two bookings of overlapping groups cannot deadlock). A second
+       booking of the group waits here until the first commits, and then reads its
+       bookings (READ COMMITTED reads what is committed at each statement).
+
+    A bulk write locks the groups of all its products with one call, before the
+    first check, for the same reason. On SQLite every write transaction is
+    serialized already (``BEGIN IMMEDIATE``, see :mod:`calsync.store.db`) and the
+    locks are not needed.
+    """
+    wanted = set(product_ids)
+    if _is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _LINKS_LOCK})
+    graph = Graph.of(dependency_links(session))
+    session.execute(
+        select(Product.id)
+        .where(Product.id.in_(graph.groups(wanted)))
+        .order_by(Product.id)
+        .with_for_update()
+    )
+    return graph
+
+
+def lock_links(session: Session) -> None:
+    """Wait until no write holds :func:`lock_groups`, and keep them out until this transaction ends.
+
+    Every change of capacity group dependencies takes it first, so a link made or
+    removed at the same time as a booking lands before the booking's check or
+    after its commit, never in between. It also keeps two links made at once from
+    closing a cycle that each alone would not.
+    """
+    if _is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LINKS_LOCK})
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def check_dependency(
@@ -604,6 +659,7 @@ def link_products(
     session: Session, accumulator_id: uuid.UUID, element_id: uuid.UUID, *, now: datetime
 ) -> CapacityGroupDependency:
     """Make ``element`` a part of ``accumulator`` (a room of the house)."""
+    lock_links(session)
     get_product(session, accumulator_id)
     get_product(session, element_id)
     check_dependency(session, accumulator_id, element_id)
@@ -617,6 +673,7 @@ def link_products(
 
 def unlink_products(session: Session, accumulator_id: uuid.UUID, element_id: uuid.UUID) -> None:
     """Remove the dependency between the two products, or :class:`NotFound`."""
+    lock_links(session)
     link = session.scalar(
         select(CapacityGroupDependency).where(
             CapacityGroupDependency.accumulator_id == accumulator_id,

@@ -182,6 +182,7 @@ class _Api:
 
         def write() -> list[dict[str, Any]]:
             with self.store.write() as session, _conflicts():
+                resource.lock(session, values)
                 rows = [resource.create(session, item, ctx) for item in values]
                 session.flush()
                 return [] if minimal else show(rows)
