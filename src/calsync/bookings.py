@@ -3,12 +3,14 @@
 A new or changed direct booking of ``units`` fits when every night it occupies
 (in the product's timezone) is available for that many units, after capacity
 group dependencies (:mod:`calsync.core.availability`): the same availability
-the outbound feeds publish. Cancelled bookings and echoes never count.
+the outbound feeds publish, over the bookings of the product's whole connected
+group. Cancelled bookings and echoes never count.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -47,21 +49,28 @@ def collision(
 ) -> Collision | None:
     """None when the booking fits; else the nights it cannot have and who holds them.
 
-    ``exclude_id`` is the booking being changed. The product's row is locked
-    (``FOR UPDATE`` on PostgreSQL; SQLite's write transactions are serialised), so
-    two concurrent requests cannot both take the last unit.
+    ``exclude_id`` is the booking being changed. The product's whole connected
+    group is locked first (:func:`calsync.store.repo.lock_groups`), so two
+    concurrent bookings of linked products cannot both take the last unit.
     """
-    product = session.scalar(select(Product).where(Product.id == product_id).with_for_update())
-    if product is None:
+    graph = repo.lock_groups(session, [product_id])
+    timezone = session.scalar(select(Product.timezone).where(Product.id == product_id))
+    if timezone is None:
         raise NotFound(kind="product", ident=str(product_id))
-    occupancy = repo.load_occupancy(
-        session, [product_id], since=starts_at, until=ends_at, exclude_booking=exclude_id
-    )
     wanted = Occupant(product_id, product_id, starts_at, ends_at, all_day, units)
+    days = list(nights_of(wanted, timezone))
+    if not days:
+        return None
+    occupancy = repo.load_occupancy(
+        session,
+        [product_id],
+        first=days[0],
+        last=days[-1] + timedelta(days=1),
+        graph=graph,
+        exclude_booking=exclude_id,
+    )
     full = tuple(
-        night
-        for day in nights_of(wanted, product.timezone)
-        if not (night := occupancy.night(product_id, day, units)).available
+        night for day in days if not (night := occupancy.night(product_id, day, units)).available
     )
     if not full:
         return None

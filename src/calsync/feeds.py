@@ -148,8 +148,8 @@ class FeedService:
                 return None
             key = (product.id, exclude)
             links = repo.dependency_links(session)
-            related = Graph.of(links).related(product.id)
-            versions = _versions(session, product, related)
+            group = Graph.of(links).group(product.id)
+            versions = _versions(session, product, group)
             last_modified = max(version for _, version, _ in versions)
             etag = self._etag(product.id, (versions, sorted(links)), exclude, now)
             with self._lock:
@@ -160,7 +160,7 @@ class FeedService:
             excluded = exclude
             if exclude is not None and not _is_calendar_of(session, exclude, product.id):
                 excluded = None  # a removed calendar's export URL still gets the product's feed
-            simple = related == {product.id} and product.capacity == 1
+            simple = group == {product.id} and product.capacity == 1
             render = self._render_bookings if simple else self._render_nights
             body = render(session, product, excluded, last_modified, now)
         rendered = RenderedFeed(
@@ -234,14 +234,16 @@ class FeedService:
     ) -> bytes:
         """Several units or linked products: the unavailable nights, merged into ranges.
 
-        iCal cannot say "2 of 3 left", so only fully booked nights are exported.
+        iCal cannot say "2 of 3 left", so only unavailable nights are exported: a
+        room's feed blocks a night when any product above it is full, whichever
+        of its siblings filled it (:mod:`calsync.core.availability`).
         """
-        since = self._window_start(now)
-        until = since + timedelta(days=self._settings.past_days + _HORIZON_DAYS)
+        first = self._window_start(now).date()
+        last = first + timedelta(days=self._settings.past_days + _HORIZON_DAYS)
         occupancy = repo.load_occupancy(
-            session, [product.id], since=since, until=until, exclude_calendar=exclude
+            session, [product.id], first=first, last=last, exclude_calendar=exclude
         )
-        nights = occupancy.nights(product.id, since.date(), until.date())
+        nights = occupancy.nights(product.id, first, last)
         events = [
             FeedEvent(
                 f"{product.id}-{first:%Y%m%d}-{checkout:%Y%m%d}@calsync",
@@ -310,17 +312,17 @@ def _forget_feed_changes(session: Session) -> None:
 
 
 def _versions(
-    session: Session, product: Product, related: frozenset[uuid.UUID]
+    session: Session, product: Product, group: frozenset[uuid.UUID]
 ) -> list[tuple[uuid.UUID, datetime, int]]:
-    """(id, version, capacity) of each product: what its feed and its linked feeds depend on.
+    """(id, version, capacity) of each product of the group: what the product's feed depends on.
 
     A product with no links needs no query: its own row says it all.
     """
-    if related == {product.id}:
+    if group == {product.id}:
         return [(product.id, product.bookings_changed_at or product.created_at, product.capacity)]
     rows = session.execute(
         select(Product.id, Product.bookings_changed_at, Product.created_at, Product.capacity)
-        .where(Product.id.in_(list(related)))
+        .where(Product.id.in_(list(group)))
         .order_by(Product.id)
     )
     return [(pid, changed or created, capacity) for pid, changed, created, capacity in rows]

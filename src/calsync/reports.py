@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from calsync.core.availability import Graph
-from calsync.core.blocks import date_at_midnight
 from calsync.errors import BadRequest
 from calsync.store import repo
 from calsync.store.models import Booking, Product
@@ -44,9 +43,7 @@ def availability(
         msg = f"at most {MAX_NIGHTS} nights at once"
         raise BadRequest(msg, details={"field": "until"})
     repo.get_product(session, product_id)
-    occupancy = repo.load_occupancy(
-        session, [product_id], since=date_at_midnight(first), until=date_at_midnight(last)
-    )
+    occupancy = repo.load_occupancy(session, [product_id], first=first, last=last)
     nights = occupancy.nights(product_id, first, last)
     causes = _bookings(session, {i for night in nights for i in night.booking_ids})
     return [
@@ -66,8 +63,9 @@ def conflicts(
 ) -> list[dict[str, Any]]:
     """Double bookings that happened: runs of nights over capacity, and who holds them.
 
-    Products are looked at a hundred at a time (with the products linked to them),
-    so memory stays bounded however many there are.
+    Only the nights from today to :data:`CONFLICT_HORIZON` are looked at. Products
+    are looked at a hundred at a time (with their whole connected groups), so
+    memory stays bounded however many there are.
     """
     ids = [product_id] if product_id is not None else repo.product_ids(session)
     return _find_conflicts(session, ids, now=now)
@@ -76,14 +74,12 @@ def conflicts(
 def _find_conflicts(
     session: Session, ids: Sequence[uuid.UUID], *, now: datetime
 ) -> list[dict[str, Any]]:
-    today = date_at_midnight(now.astimezone(UTC).date())
+    today = now.astimezone(UTC).date()
     found: list[Conflict] = []
     for start in range(0, len(ids), _PRODUCTS_AT_ONCE):
         chunk = set(ids[start : start + _PRODUCTS_AT_ONCE])
-        occupancy = repo.load_occupancy(session, chunk, since=today, until=today + CONFLICT_HORIZON)
-        found.extend(
-            c for c in occupancy.conflicts() if c.night >= today.date() and c.product_id in chunk
-        )
+        occupancy = repo.load_occupancy(session, chunk, first=today, last=today + CONFLICT_HORIZON)
+        found.extend(c for c in occupancy.conflicts() if c.product_id in chunk)
     causes = _bookings(session, {i for c in found for i in c.booking_ids})
     return [
         {
@@ -102,9 +98,9 @@ def _find_conflicts(
 class ConflictCache:
     """The conflicts of each product, computed again only when what they depend on changed.
 
-    A product's conflicts depend on its bookings and capacity, on those of the
-    products linked to it, on the links, and on the day (they are looked for from
-    today on). Every booking or link change moves a product's
+    A product's conflicts depend on its bookings and capacity, on those of every
+    product of its connected group, on the links, and on the day (they are looked
+    for from today on). Every booking or link change moves a product's
     ``bookings_changed_at``, so an entry is keyed by those versions: checking it
     costs two small queries, and every replica reads the same versions, so
     nothing needs invalidating across processes. With 10 000 calendars a page of
@@ -155,15 +151,15 @@ class ConflictCache:
 def _conflict_keys(
     session: Session, product_ids: Sequence[uuid.UUID], *, now: datetime
 ) -> dict[uuid.UUID, Hashable]:
-    """What each product's conflicts depend on: the day, the related products' versions, links.
+    """What each product's conflicts depend on: the day, its group's versions, the group's links.
 
     Read before the bookings are, so a change committed in between makes the key
     older than the answer, never newer.
     """
     links = repo.dependency_links(session)
     graph = Graph.of(links)
-    related = {product_id: graph.related(product_id) for product_id in product_ids}
-    everyone = set().union(*related.values())
+    groups = {product_id: graph.group(product_id) for product_id in product_ids}
+    everyone = set().union(*groups.values())
     versions = {
         product_id: (changed or created, capacity, timezone)
         for product_id, changed, created, capacity, timezone in session.execute(
@@ -183,7 +179,7 @@ def _conflict_keys(
             tuple(sorted((str(p), versions.get(p)) for p in group)),
             tuple(sorted((str(a), str(e)) for a, e in links if a in group or e in group)),
         )
-        for product_id, group in related.items()
+        for product_id, group in groups.items()
     }
 
 

@@ -409,3 +409,186 @@ def test_conflict_cache_sees_changes_written_by_another_process(store, settings)
         other.close()
     with store.read() as session:
         assert len(cache.of_products(session, [product_id], now=NOW)[product_id]) == 1
+
+
+# --- whole groups: siblings count ----------------------------------------------------------
+
+
+def _book(client: TestClient, product_id: uuid.UUID, first: str, checkout: str, **query: str):
+    """POST an all-day direct booking; the answer."""
+    return client.post(
+        "/v1/bookings",
+        params=query,
+        json={
+            "product_id": str(product_id),
+            "starts_at": first,
+            "ends_at": checkout,
+            "all_day": True,
+        },
+    )
+
+
+@pytest.fixture
+def hotel(store, settings, clock):
+    """A hotel of capacity 2 with three rooms of capacity 1 linked as its elements, and a client."""
+    with store.write() as session:
+        hotel = repo.add_product(session, name="Hotel", timezone="UTC", capacity=2, now=NOW)
+        rooms = [
+            repo.add_product(session, name=f"Room {n}", timezone="UTC", capacity=1, now=NOW)
+            for n in (1, 2, 3)
+        ]
+        for room in rooms:
+            repo.link_products(session, hotel.id, room.id, now=NOW)
+        _, key = create_api_key(session, name="tests", now=NOW)
+    service = FeedService(store, settings.feeds, clock=clock)
+    app = create_app(
+        store=store,
+        dispatcher=None,
+        metrics=Metrics(),
+        feed_service=service,
+        read_log=FeedReadLog(store),
+        settings=settings,
+        clock=clock,
+    )
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
+        yield {"hotel": hotel, "rooms": rooms, "client": client, "service": service}
+
+
+def test_the_third_room_of_a_hotel_of_capacity_2_is_refused(hotel):
+    """Two rooms booked fill the hotel (capacity 2): the third room is 409, naming its siblings' bookings."""
+    client, rooms = hotel["client"], hotel["rooms"]
+    first, second = (_book(client, room.id, "2026-12-10", "2026-12-11") for room in rooms[:2])
+    assert (201, 201) == (first.status_code, second.status_code)
+    third = _book(client, rooms[2].id, "2026-12-10", "2026-12-11")
+    assert 409 == third.status_code
+    assert ["2026-12-10"] == third.json()["details"]["nights"]
+    assert {first.json()[0]["id"], second.json()[0]["id"]} == {
+        c["booking_id"] for c in third.json()["details"]["conflicts"]
+    }
+
+
+def test_a_full_hotel_blocks_the_free_rooms_availability_and_feed(hotel):
+    """Two of three rooms booked: the hotel is 2/2 and unavailable, the third room's feed blocks the night."""
+    client, rooms = hotel["client"], hotel["rooms"]
+    for room in rooms[:2]:
+        assert 201 == _book(client, room.id, "2026-12-10", "2026-12-11").status_code
+    params = {"from": "2026-12-10", "until": "2026-12-11"}
+    (night,) = client.get(
+        "/v1/availability", params={"product_id": str(hotel["hotel"].id), **params}
+    ).json()
+    assert (2, 2, False) == (night["units_booked"], night["capacity"], night["available"])
+    (free,) = client.get(
+        "/v1/availability", params={"product_id": str(rooms[2].id), **params}
+    ).json()
+    assert (0, False) == (free["units_booked"], free["available"])
+    assert 2 == len(free["bookings"])
+    assert [("2026-12-10", "2026-12-11")] == blocked(hotel["service"], rooms[2].feed_token)
+
+
+def test_a_forced_third_room_shows_the_hotel_over_capacity(hotel):
+    """Booked anyway (force=true), the third room puts the hotel at 3/2: availability and conflicts say so."""
+    client, rooms = hotel["client"], hotel["rooms"]
+    for room in rooms:
+        assert 201 == _book(client, room.id, "2026-12-10", "2026-12-11", force="true").status_code
+    (night,) = client.get(
+        "/v1/availability",
+        params={"product_id": str(hotel["hotel"].id), "from": "2026-12-10", "until": "2026-12-11"},
+    ).json()
+    assert (3, 2) == (night["units_booked"], night["capacity"])
+    conflicts = client.get("/v1/conflicts").json()
+    assert [(str(hotel["hotel"].id), "2026-12-10", 3, 2)] == [
+        (c["product_id"], c["from"], c["units_booked"], c["capacity"]) for c in conflicts
+    ]
+
+
+def test_an_import_that_overfills_the_hotel_is_accepted_and_is_a_conflict_at_once(
+    store, settings, feed_server, hotel, clock
+):
+    """Two rooms booked directly, the third imported from a channel: the import lands, the hotel conflicts."""
+    client, rooms = hotel["client"], hotel["rooms"]
+    for room in rooms[:2]:
+        assert 201 == _book(client, room.id, "2026-12-10", "2026-12-12").status_code
+    feed_server.serve("/room3.ics", calendar(STAY))
+    calendar_id = add_calendar(store, rooms[2].id, feed_server.url("/room3.ics"))
+    assert 1 == sync(store, settings, calendar_id, clock).inserted
+    conflicts = client.get("/v1/conflicts").json()
+    assert [(str(hotel["hotel"].id), "2026-12-10", "2026-12-12", 3)] == [
+        (c["product_id"], c["from"], c["until"], c["units_booked"]) for c in conflicts
+    ]
+
+
+def test_a_building_of_capacity_1_above_a_wing_refuses_the_second_room(store, world):
+    """Building (capacity 1) → wing (capacity 2) → two rooms: one room booked fills the building."""
+    client = world["client"]
+    with store.write() as session:
+        building = repo.add_product(session, name="Building", timezone="UTC", capacity=1, now=NOW)
+        wing = repo.add_product(session, name="Wing", timezone="UTC", capacity=2, now=NOW)
+        rooms = [
+            repo.add_product(session, name=f"Wing room {n}", timezone="UTC", capacity=1, now=NOW)
+            for n in (1, 2)
+        ]
+        repo.link_products(session, building.id, wing.id, now=NOW)
+        for room in rooms:
+            repo.link_products(session, wing.id, room.id, now=NOW)
+    assert 201 == _book(client, rooms[0].id, "2026-12-10", "2026-12-11").status_code
+    assert 409 == _book(client, rooms[1].id, "2026-12-10", "2026-12-11").status_code
+    assert [("2026-12-10", "2026-12-11")] == blocked(world["service"], rooms[1].feed_token)
+
+
+def test_bulk_post_of_three_rooms_is_refused_as_a_whole(hotel):
+    """One POST with all three rooms on one night: 409, and none of them is stored."""
+    client, rooms = hotel["client"], hotel["rooms"]
+    answer = client.post(
+        "/v1/bookings",
+        json=[
+            {"product_id": str(room.id), "starts_at": "2026-12-10", "ends_at": "2026-12-11",
+             "all_day": True}
+            for room in rooms
+        ],
+    )  # fmt: skip
+    assert 409 == answer.status_code
+    assert [] == client.get("/v1/bookings").json()
+
+
+# --- the nights asked for bound the work ---------------------------------------------------
+
+
+def test_a_booking_spanning_millennia_costs_only_the_nights_asked_for(store, world, monkeypatch):
+    """A stay from the year 1000 to 9000: a month's availability and the conflicts count only their nights."""
+    from datetime import UTC, datetime
+
+    from calsync import reports
+    from calsync.core import availability as core
+
+    counted = {"nights": 0}
+    nights_of = core.nights_of
+
+    def counting(*args, **kwargs):
+        for night in nights_of(*args, **kwargs):
+            counted["nights"] += 1
+            if counted["nights"] > 10_000:
+                msg = "more nights than asked for"
+                raise AssertionError(msg)
+            yield night
+
+    monkeypatch.setattr(core, "nights_of", counting)
+    room = world["room1"]
+    with store.write() as session:
+        for _ in range(2):  # twice: a conflict on every night from today on
+            session.add(
+                Booking(
+                    product_id=room.id, starts_at=datetime(1000, 1, 1, tzinfo=UTC),
+                    ends_at=datetime(9000, 1, 1, tzinfo=UTC), all_day=True, created_at=NOW,
+                )
+            )  # fmt: skip
+    with store.read() as session:
+        december = reports.availability(
+            session, room.id, NOW.date().replace(day=1), NOW.date().replace(month=12, day=1)
+        )
+        assert [(2, False)] * 30 == [(n["units_booked"], n["available"]) for n in december]
+        found = reports.conflicts(session, now=NOW)
+    horizon = (NOW + reports.CONFLICT_HORIZON).date().isoformat()
+    assert [(str(room.id), "2026-11-15", horizon, 2)] == [
+        (c["product_id"], c["from"], c["until"], c["units_booked"]) for c in found
+    ]
+    assert counted["nights"] <= 2 * (30 + reports.CONFLICT_HORIZON.days)

@@ -23,6 +23,7 @@ from calsync.core.availability import (
 )
 
 FIRST = date(2027, 1, 10)
+WINDOW = (date(2026, 1, 1), date(2028, 1, 1))  # the nights every table test's Occupancy covers
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 HOUSE = {"house": ("room1", "room2")}
 # building → floor1 (room1a, room1b), floor2 (room2a)
@@ -103,6 +104,8 @@ def occupancy(
         [ProductNode(pid(name), capacity, timezone) for name, capacity in capacities.items()],
         bookings,
         Graph.of(links),
+        first=WINDOW[0],
+        last=WINDOW[1],
         calendar_units=calendar_units,
     )
 
@@ -424,3 +427,65 @@ def test_two_bookings_of_a_whole_conflict_on_its_elements():
     bookings = [stay("first", "house", 0), stay("second", "house", 0)]
     conflicts = occupancy({"house": 2, "room1": 1, "room2": 1}, bookings, HOUSE).conflicts()
     assert {pid("room1"), pid("room2")} <= {c.product_id for c in conflicts}
+
+
+# --- whole groups ----------------------------------------------------------------------------
+
+HOTEL = {"hotel": ("room1", "room2", "room3")}
+
+
+def test_group_is_every_product_reachable_up_and_down():
+    """A room's group holds its siblings and their other accumulators, not unlinked products."""
+    graph = Graph.of(
+        [(pid("hotel"), pid(r)) for r in ("room1", "room2", "room3")]
+        + [(pid("suite"), pid("room3")), (pid("suite"), pid("annex"))]
+    )
+    expected = {pid(n) for n in ("hotel", "room1", "room2", "room3", "suite", "annex")}
+    assert expected == graph.group(pid("room1"))
+    assert {pid("room1"), pid("hotel")} == graph.related(pid("room1"))
+    assert {pid("alone")} == graph.group(pid("alone"))
+
+
+def test_a_room_of_a_full_hotel_is_unavailable_and_names_its_siblings_bookings():
+    """Hotel capacity 2, two rooms booked: the third room's night is unavailable because of them."""
+    bookings = [stay("r1", "room1", 0), stay("r2", "room2", 0)]
+    occupied = occupancy({"hotel": 2, "room1": 1, "room2": 1, "room3": 1}, bookings, HOTEL)
+    night = occupied.night(pid("room3"), d(0))
+    assert (0, False) == (night.units_booked, night.available)
+    assert {bid("r1"), bid("r2")} == set(night.booking_ids)
+
+
+def test_an_element_taken_whole_by_another_accumulator_names_that_booking():
+    """The upper floor (room1) is booked: the house (room1, room2) is unavailable, naming it."""
+    groups = {"house": ("room1", "room2"), "upper": ("room1",)}
+    capacities = {"house": 2, "upper": 1, "room1": 1, "room2": 1}
+    night = occupancy(capacities, [stay("floor", "upper", 0)], groups).night(pid("house"), d(0))
+    assert (False, (bid("floor"),)) == (night.available, night.booking_ids)
+
+
+# --- the nights asked for bound the work -----------------------------------------------------
+
+
+def test_a_booking_is_indexed_only_on_the_nights_of_the_window():
+    """A stay from the year 1000 to 9000 in a window of three nights: three nights are looked at."""
+    ages = Occupant(
+        bid("ages"), pid("cabin"), datetime(1000, 1, 1, tzinfo=UTC),
+        datetime(9000, 1, 1, tzinfo=UTC), all_day=True,
+    )  # fmt: skip
+    occupied = Occupancy.of([ProductNode(pid("cabin"), 1)], [ages], Graph(), first=d(0), last=d(3))
+    assert {d(0), d(1), d(2)} == occupied.occupied_nights()
+    assert [False] * 3 == [n.available for n in occupied.nights(pid("cabin"), d(0), d(3))]
+
+
+@pytest.mark.parametrize("night", [-1, 3])
+def test_a_night_outside_the_window_is_refused(night):
+    """Asking for a night the Occupancy did not load is an error, not a silently free night."""
+    occupied = Occupancy.of([ProductNode(pid("cabin"), 1)], [], Graph(), first=d(0), last=d(3))
+    with pytest.raises(ValueError, match="outside the nights loaded"):
+        occupied.night(pid("cabin"), d(night))
+
+
+def test_nights_of_clips_to_the_window():
+    """nights_of yields only the nights in [first, last), wherever the booking starts."""
+    booking = stay("long", "cabin", -100, 1000)
+    assert [d(0), d(1)] == list(nights_of(booking, "UTC", first=d(0), last=d(2)))

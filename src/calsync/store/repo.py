@@ -9,9 +9,22 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 
 from calsync.core.availability import Graph, Occupancy, Occupant, ProductNode
+from calsync.core.blocks import date_at_midnight
 from calsync.core.diff import Plan, StoredBooking
 from calsync.domains import registrable_domain
 from calsync.errors import Conflict, NotFound
@@ -28,7 +41,7 @@ from calsync.store.models import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
-    from datetime import datetime
+    from datetime import date, datetime
 
     from sqlalchemy.orm import Session
 
@@ -496,24 +509,26 @@ def load_occupancy(
     session: Session,
     product_ids: Iterable[uuid.UUID],
     *,
-    since: datetime,
-    until: datetime,
+    first: date,
+    last: date,
+    graph: Graph | None = None,
     exclude_booking: uuid.UUID | None = None,
     exclude_calendar: uuid.UUID | None = None,
 ) -> Occupancy:
-    """The occupancy of these products and of every product linked to them, in [since, until).
+    """The occupancy, on the nights [first, last), of the whole connected groups of these products.
 
-    Only blocking bookings count (confirmed, tentative), and no echoes. The time
-    range is widened by a day each way so timed bookings land on their nights.
-    ``exclude_booking`` leaves out a booking being changed; ``exclude_calendar`` the
-    imports of one calendar (a feed's ``?exclude=``).
+    Every product reachable from them through capacity group dependencies, up and
+    down, is loaded, and their bookings with one query: only blocking bookings
+    (confirmed, tentative), no echoes, and only those that reach into the nights
+    (widened by a day each way, so timed bookings land on their local nights).
+    ``graph`` is the links when the caller has read them already (under
+    :func:`lock_groups`). ``exclude_booking`` leaves out a booking being changed;
+    ``exclude_calendar`` the imports of one calendar (a feed's ``?exclude=``).
     """
-    graph = Graph.of(dependency_links(session))
-    related: set[uuid.UUID] = set()
-    for product_id in product_ids:
-        related |= graph.related(product_id)
+    graph = graph if graph is not None else Graph.of(dependency_links(session))
+    group = graph.groups(product_ids)
     products = session.execute(
-        select(Product.id, Product.capacity, Product.timezone).where(Product.id.in_(related))
+        select(Product.id, Product.capacity, Product.timezone).where(Product.id.in_(group))
     ).all()
     occupants = session.execute(
         select(
@@ -525,11 +540,11 @@ def load_occupancy(
             Booking.units,
             Booking.external_calendar_id,
         ).where(
-            Booking.product_id.in_(related),
+            Booking.product_id.in_(group),
             Booking.status.in_(BLOCKING_STATUSES),
             Booking.echo_of.is_(None),
-            Booking.ends_at > since - timedelta(days=1),
-            Booking.starts_at < until + timedelta(days=1),
+            Booking.ends_at > date_at_midnight(first) - timedelta(days=1),
+            Booking.starts_at < date_at_midnight(last) + timedelta(days=1),
             Booking.id != exclude_booking if exclude_booking else true(),
             or_(
                 Booking.external_calendar_id.is_(None),
@@ -542,7 +557,7 @@ def load_occupancy(
     calendar_units = dict(
         session.execute(
             select(ExternalCalendar.id, ExternalCalendar.units).where(
-                ExternalCalendar.product_id.in_(related)
+                ExternalCalendar.product_id.in_(group)
             )
         ).all()
     )
@@ -550,8 +565,62 @@ def load_occupancy(
         [ProductNode(*row) for row in products],
         [Occupant(*row) for row in occupants],
         graph,
+        first=first,
+        last=last,
         calendar_units=calendar_units,
     )
+
+
+_LINKS_LOCK = 0x6C696E6B  # "link": PostgreSQL advisory lock over the capacity group dependencies
+
+
+def lock_groups(session: Session, product_ids: Iterable[uuid.UUID]) -> Graph:
+    """Serialize this transaction's writes with every other write to these products' groups.
+
+    Call it before checking capacity, in the transaction that then writes the
+    booking; it returns the links, read under the lock. On PostgreSQL:
+
+    1. a transaction-level *shared* advisory lock on the links: many bookings hold
+       it at once, but no link is made, changed or removed (:func:`lock_links`
+       takes it exclusively) until this transaction ends, so the connected group
+       read next stays the group until the booking commits;
+    2. ``SELECT … FOR UPDATE`` of every product of the groups, in id order (a fixed
+       order, so two bookings of overlapping groups cannot deadlock). A second
+       booking of the group waits here until the first commits, and then reads its
+       bookings (READ COMMITTED reads what is committed at each statement).
+
+    A bulk write locks the groups of all its products with one call, before the
+    first check, for the same reason. On SQLite every write transaction is
+    serialized already (``BEGIN IMMEDIATE``, see :mod:`calsync.store.db`) and the
+    locks are not needed.
+    """
+    wanted = set(product_ids)
+    if _is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _LINKS_LOCK})
+    graph = Graph.of(dependency_links(session))
+    session.execute(
+        select(Product.id)
+        .where(Product.id.in_(graph.groups(wanted)))
+        .order_by(Product.id)
+        .with_for_update()
+    )
+    return graph
+
+
+def lock_links(session: Session) -> None:
+    """Wait until no write holds :func:`lock_groups`, and keep them out until this transaction ends.
+
+    Every change of capacity group dependencies takes it first, so a link made or
+    removed at the same time as a booking lands before the booking's check or
+    after its commit, never in between. It also keeps two links made at once from
+    closing a cycle that each alone would not.
+    """
+    if _is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LINKS_LOCK})
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def check_dependency(
@@ -599,6 +668,7 @@ def link_products(
     session: Session, accumulator_id: uuid.UUID, element_id: uuid.UUID, *, now: datetime
 ) -> CapacityGroupDependency:
     """Make ``element`` a part of ``accumulator`` (a room of the house)."""
+    lock_links(session)
     get_product(session, accumulator_id)
     get_product(session, element_id)
     check_dependency(session, accumulator_id, element_id)
@@ -612,6 +682,7 @@ def link_products(
 
 def unlink_products(session: Session, accumulator_id: uuid.UUID, element_id: uuid.UUID) -> None:
     """Remove the dependency between the two products, or :class:`NotFound`."""
+    lock_links(session)
     link = session.scalar(
         select(CapacityGroupDependency).where(
             CapacityGroupDependency.accumulator_id == accumulator_id,

@@ -198,6 +198,7 @@ class _Api:
 
         def write() -> list[dict[str, Any]]:
             with self.store.write() as session, _conflicts():
+                resource.lock(session, values)
                 rows = [resource.create(session, item, ctx) for item in values]
                 session.flush()
                 return [] if minimal else show(rows)
@@ -688,9 +689,10 @@ class _Docs:
         text += f"transaction. Required: {required}."
         if isinstance(self.resource, Bookings):
             text += (
-                " A booking that would exceed the product's capacity on any overlapping "
-                "interval is refused with 409 `conflict` listing the bookings in the way, "
-                "unless `force=true`."
+                " A booking that would overfill, on any of its nights, its product or any "
+                "product above it (capacity group dependencies; siblings count) is refused "
+                "with 409 `conflict` listing the nights and the bookings in the way, unless "
+                "`force=true`."
             )
         return text
 

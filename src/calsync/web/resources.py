@@ -196,6 +196,9 @@ class Resource:
 
     # --- writes ---------------------------------------------------------------------
 
+    def lock(self, session: Session, items: Sequence[Mapping[str, Any]]) -> None:
+        """Take, in one go, the locks that writing ``items`` needs, before the first is checked."""
+
     def create(self, session: Session, values: dict[str, Any], ctx: WriteContext) -> Base:
         """Insert one row from checked ``values``."""
         self.check_references(session, values)
@@ -440,6 +443,15 @@ class Bookings(Resource):
             )
         return super().value(where, value)
 
+    def lock(self, session: Session, items: Sequence[Mapping[str, Any]]) -> None:
+        """Serialize with every other write to the groups of the products booked.
+
+        All the groups of a bulk POST (or of a PATCH of many bookings) are locked at
+        once, in one fixed order, so two such writes that touch the same groups in
+        a different order cannot deadlock (:func:`repo.lock_groups`).
+        """
+        repo.lock_groups(session, {item["product_id"] for item in items})
+
     def create(self, session: Session, values: dict[str, Any], ctx: WriteContext) -> Base:
         """A direct booking, refused (409) when it would exceed the product's capacity."""
         self.check_references(session, values)
@@ -468,6 +480,7 @@ class Bookings(Resource):
         """Move, resize, rename, confirm or cancel direct bookings, within capacity."""
         bookings = [row for row in rows if isinstance(row, Booking)]
         _refuse_imported(session, bookings, "changed")
+        self.lock(session, [{"product_id": booking.product_id} for booking in bookings])
         for booking in bookings:
             before = (booking.starts_at, booking.ends_at, booking.units, booking.status)
             for name, value in values.items():
@@ -599,16 +612,18 @@ class CapacityGroupDependencies(Resource):
     }
 
     def create(self, session: Session, values: dict[str, Any], ctx: WriteContext) -> Base:
-        """A new dependency, checked against the others."""
+        """A new dependency, checked against the others (under :func:`repo.lock_links`)."""
         self.check_references(session, values)
+        repo.lock_links(session)
         repo.check_dependency(session, values["accumulator_id"], values["element_id"])
         return super().create(session, values, ctx)
 
     def update(
         self, session: Session, rows: Sequence[Base], values: dict[str, Any], ctx: WriteContext
     ) -> None:
-        """Change dependencies, each checked against the others."""
+        """Change dependencies, each checked against the others (under :func:`repo.lock_links`)."""
         self.check_references(session, values)
+        repo.lock_links(session)
         for row in rows:
             assert isinstance(row, CapacityGroupDependency)  # noqa: S101 - rows of this table
             repo.check_dependency(
@@ -621,6 +636,11 @@ class CapacityGroupDependencies(Resource):
                 setattr(row, name, value)
             row.updated_at = ctx.now
             session.flush()
+
+    def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:
+        """Remove dependencies (under :func:`repo.lock_links`)."""
+        repo.lock_links(session)
+        super().delete(session, rows, ctx)
 
 
 # --- the resources ---------------------------------------------------------------------
