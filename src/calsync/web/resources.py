@@ -27,6 +27,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import select
 
 from calsync.bookings import BLOCKING_STATUSES, collision
+from calsync.core.availability import Graph
 from calsync.domains import registrable_domain
 from calsync.errors import BadRequest, Conflict, ImportedBooking
 from calsync.store import repo
@@ -316,6 +317,14 @@ class Products(Resource):
         self._check(values)
         super().update(session, rows, values, ctx)
 
+    def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:
+        """Delete products; the products linked to them get a new feed version."""
+        deleted = {row.id for row in rows}
+        graph = Graph.of(repo.dependency_links(session))
+        linked = {other for product_id in deleted for other in graph.related(product_id)}
+        repo.touch_feed_version(session, linked - deleted, ctx.now)
+        super().delete(session, rows, ctx)
+
     @staticmethod
     def _check(values: dict[str, Any]) -> None:
         if "timezone" in values:
@@ -382,7 +391,7 @@ class ExternalCalendars(Resource):
                     setattr(row, name, values[name])
             if "units" in values and values["units"] != row.units:
                 row.units = values["units"]
-                repo.get_product(session, row.product_id).bookings_changed_at = ctx.now
+                repo.touch_feed_version(session, [row.product_id], ctx.now)
             if "ical_url" in values and values["ical_url"] != row.ical_url:
                 row.ical_url = values["ical_url"]
                 row.tld = registrable_domain(row.ical_url)
@@ -440,6 +449,7 @@ class Bookings(Resource):
             _check_capacity(session, booking)
         session.add(booking)
         session.flush()
+        repo.touch_feed_version(session, [booking.product_id], ctx.now)
         return booking
 
     def update(
@@ -464,11 +474,14 @@ class Bookings(Resource):
             ):
                 _check_capacity(session, booking)
             session.flush()
+        repo.touch_feed_version(session, {booking.product_id for booking in bookings}, ctx.now)
 
     def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:
         """Delete direct bookings (imported ones: 409)."""
-        _refuse_imported(session, [row for row in rows if isinstance(row, Booking)], "deleted")
+        bookings = [row for row in rows if isinstance(row, Booking)]
+        _refuse_imported(session, bookings, "deleted")
         super().delete(session, rows, ctx)
+        repo.touch_feed_version(session, {booking.product_id for booking in bookings}, ctx.now)
 
 
 def _check_times(booking: Booking) -> None:
@@ -582,7 +595,9 @@ class CapacityGroupDependencies(Resource):
         """A new dependency, checked against the others."""
         self.check_references(session, values)
         repo.check_dependency(session, values["accumulator_id"], values["element_id"])
-        return super().create(session, values, ctx)
+        link = super().create(session, values, ctx)
+        repo.touch_feed_version(session, [values["accumulator_id"], values["element_id"]], ctx.now)
+        return link
 
     def update(
         self, session: Session, rows: Sequence[Base], values: dict[str, Any], ctx: WriteContext
@@ -597,10 +612,19 @@ class CapacityGroupDependencies(Resource):
                 values.get("element_id", row.element_id),
                 ignore_id=row.id,
             )
+            before = (row.accumulator_id, row.element_id)
             for name, value in values.items():
                 setattr(row, name, value)
             row.updated_at = ctx.now
             session.flush()
+            repo.touch_feed_version(session, {*before, row.accumulator_id, row.element_id}, ctx.now)
+
+    def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:
+        """Delete dependencies; the products on both sides get a new feed version."""
+        links = [row for row in rows if isinstance(row, CapacityGroupDependency)]
+        super().delete(session, rows, ctx)
+        ends = {end for link in links for end in (link.accumulator_id, link.element_id)}
+        repo.touch_feed_version(session, ends, ctx.now)
 
 
 # --- the resources ---------------------------------------------------------------------
