@@ -117,7 +117,12 @@ class FeedService:
         return checked.feed
 
     def feed(self, token: str, exclude: uuid.UUID | None = None) -> RenderedFeed | None:
-        """The feed of the product with this token, or None (unknown token or foreign exclude)."""
+        """The feed of the product with this token, or None (unknown token or foreign exclude).
+
+        A token that cannot be one (length, characters) is None without a query.
+        """
+        if not repo.is_feed_token(token):
+            return None
         key = (token, exclude)
         with self._check_locks[hash(key) % _LOCKS]:  # a burst of requests checks once
             cached = self.cached(token, exclude)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -35,9 +36,18 @@ if TYPE_CHECKING:
     from calsync.core.blocks import BookingStatus
 
 
+_FEED_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+"""What :func:`new_feed_token` makes: 32 bytes in unpadded URL-safe base64."""
+
+
 def new_feed_token() -> str:
     """32 random bytes, URL-safe: the secret in a product's outbound feed URL."""
     return secrets.token_urlsafe(32)
+
+
+def is_feed_token(text: str) -> bool:
+    """Whether ``text`` can be a feed token at all (no database needed to refuse it)."""
+    return _FEED_TOKEN.fullmatch(text) is not None
 
 
 def add_product(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -59,6 +59,39 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _URL_PATTERN = "^([Hh][Tt][Tt][Pp][Ss]?|[Ww][Ee][Bb][Cc][Aa][Ll])://"
 
 
+@dataclass(frozen=True, slots=True)
+class BookingBounds:
+    """Where a direct booking may lie: from the sync window's start to some years ahead."""
+
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def around(cls, now: datetime, *, past_days: int, horizon_years: int) -> BookingBounds:
+        """From ``now - past_days`` (``sync.past_days``) to ``horizon_years`` ahead."""
+        try:
+            latest = now.replace(year=now.year + horizon_years)
+        except ValueError:  # 29 February, and the year ahead is not a leap year
+            latest = now.replace(year=now.year + horizon_years, day=28)
+        return cls(now - timedelta(days=past_days), latest)
+
+    def check(self, booking: Booking) -> None:
+        """A 400 naming the field and the bounds when the booking lies outside them."""
+        for name, outside in (
+            ("starts_at", booking.starts_at < self.earliest),
+            ("ends_at", booking.ends_at > self.latest),
+        ):
+            if outside:
+                moment: datetime = getattr(booking, name)
+                raise BadRequest(
+                    f"{name}: a booking lies from {_iso(self.earliest)} (the sync window's "
+                    f"start, sync.past_days) to {_iso(self.latest)} "
+                    f"(api.booking_horizon_years); got {_iso(moment)}",
+                    details={"field": name, "value": _iso(moment),
+                             "earliest": _iso(self.earliest), "latest": _iso(self.latest)},
+                )  # fmt: skip
+
+
 @dataclass
 class WriteContext:
     """What a write needs besides the session, and what it asks of the caller afterwards."""
@@ -66,6 +99,8 @@ class WriteContext:
     now: datetime
     default_timezone: str = "UTC"
     force: bool = False
+    booking_bounds: BookingBounds | None = None
+    """Where direct bookings may lie; None: anywhere (the CLI's own checks apply)."""
     wake: bool = False
     """Set by a write that made a calendar due: the caller wakes the dispatcher after commit."""
 
@@ -445,6 +480,8 @@ class Bookings(Resource):
             updated_at=ctx.now,
         )
         _check_times(booking)
+        if ctx.booking_bounds is not None:
+            ctx.booking_bounds.check(booking)
         if booking.status in BLOCKING_STATUSES and not ctx.force:
             _check_capacity(session, booking)
         session.add(booking)
@@ -465,6 +502,8 @@ class Bookings(Resource):
             booking.updated_at = ctx.now
             _check_times(booking)
             moved = (booking.starts_at, booking.ends_at) != before[:2]
+            if moved and ctx.booking_bounds is not None:
+                ctx.booking_bounds.check(booking)
             grown = booking.units > before[2]
             revived = before[3] not in BLOCKING_STATUSES
             if (
