@@ -98,9 +98,13 @@ class Store:
         return True
 
     def _sqlite_writable(self, conn: Connection) -> bool:
-        folder = Path(self.engine.url.database or ".").parent
-        if self.engine.url.database and shutil.disk_usage(folder).free < _MIN_FREE_BYTES:
-            return False
+        files = [row[2] for row in conn.exec_driver_sql("PRAGMA database_list") if row[1] == "main"]
+        if files and files[0]:  # "" for an in-memory database
+            try:
+                if shutil.disk_usage(Path(files[0]).parent).free < _MIN_FREE_BYTES:
+                    return False
+            except OSError:  # the folder is gone or cannot be read
+                return False
         busy_ms = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
         conn.exec_driver_sql("PRAGMA busy_timeout = 0")
         try:
