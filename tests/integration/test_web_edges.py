@@ -1,5 +1,7 @@
-"""The web edge on SQLite and PostgreSQL: body and row limits, booking bounds, request ids,
-errors that keep internals in the log, impossible feed tokens, readiness, key use.
+"""The web edge on SQLite and PostgreSQL: limits, bounds, request ids, errors, readiness.
+
+Body and row limits, direct-booking bounds, request ids, errors that keep internals
+in the log, impossible feed tokens, readiness of a read-only database, key use.
 """
 
 from __future__ import annotations
