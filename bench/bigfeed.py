@@ -118,7 +118,7 @@ def run(options: BenchOptions) -> list[Figure]:
             Figure(f"{scenario}: shift / insert", "ratio", "×",
                    [r.shift_seconds / r.insert_seconds for r in runs],
                    Target(SHIFT_TARGET, at_least=False)),
-            Figure(f"{scenario}: longest transaction (SQLite: write lock held)", "seconds", "s",
+            Figure(f"{scenario}: longest write transaction", "seconds", "s",
                    [max(r.insert_lock_seconds, r.shift_lock_seconds) for r in runs]),
         ]  # fmt: skip
     return figures

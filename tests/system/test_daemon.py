@@ -298,7 +298,7 @@ def test_api_writes_and_other_syncs_go_on_while_20_000_events_move(world, feed_s
     assert daemon.post(f"/v1/external_calendars/{big}/sync", api_key=world.key)[0] == 202
     wait_until(lambda: feed_server.hits("/big.ics") == 2, timeout=30)
     small = world.add_calendar("/small.ics")
-    statuses = []
+    statuses: list[int] = []
     deadline = time.monotonic() + 300
     while not (len(world.runs(big)) == 2 and world.runs(small)) and time.monotonic() < deadline:
         statuses.append(_post_product(daemon, world.key, f"p{len(statuses)}"))

@@ -20,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from calsync.errors import ConfigError, StoreError
@@ -181,8 +181,8 @@ def _translated() -> Iterator[None]:
 
 
 def _describe(exc: SQLAlchemyError) -> str:
-    """The failure without its SQL: the exception's kind and the driver's first line."""
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
+    """The failure without its SQL: the exception's kind and its cause's first line."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
         first_line = (str(exc.orig).strip().splitlines() or [""])[0]
         return f"database error: {type(exc).__name__}: {first_line[:200]}"
     return f"database error: {type(exc).__name__}"
