@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 def _scenarios() -> dict[str, Scenario]:
-    from bench import fetching, latency, serving, steady, syncing  # noqa: PLC0415
+    from bench import bigfeed, fetching, latency, serving, steady, syncing  # noqa: PLC0415
 
     return {
         "fetch": fetching.run,
@@ -34,6 +34,7 @@ def _scenarios() -> dict[str, Scenario]:
         "latency": latency.run,
         "serving": serving.run,
         "steady": steady.run,
+        "bigfeed": bigfeed.run,
     }
 
 

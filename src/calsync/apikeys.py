@@ -4,7 +4,8 @@ A key is ``calsync_`` followed by 32 random bytes (URL-safe base64). The store
 keeps its SHA-256 hex digest in ``api_keys.hashed_secret``: a presented key is
 hashed and looked up by that digest, then compared in constant time. A revoked
 key (``revoked_at`` set) is refused. ``last_used_at`` is written at most once a
-minute per key, so reading the API does not mean a write per request.
+minute per key (:class:`KeyUses`), after the answer and never on its path: a
+read of the API never waits for the database's write lock.
 
 The functions take the caller's session; :mod:`calsync.web.auth` checks requests
 with them and ``calsync apikey`` manages keys with them. No web framework here,
@@ -16,12 +17,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy import or_, select, update
 
-from calsync.errors import BadRequest, NotFound, Unauthorized
+from calsync.errors import BadRequest, CalsyncError, NotFound, Unauthorized
 from calsync.store.models import ApiKey
 
 if TYPE_CHECKING:
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 
     from calsync.store.db import Store
 
+log = structlog.get_logger("calsync.apikeys")
 KEY_PREFIX = "calsync_"
 NAME_MAX_LENGTH = 200
 TOUCH_INTERVAL = timedelta(minutes=1)
@@ -96,14 +100,44 @@ def touch_api_key(session: Session, key_id: uuid.UUID, *, now: datetime) -> None
     )
 
 
-def authenticate(store: Store, secret: str, *, now: datetime) -> ApiKey:
-    """The valid key for ``secret``, its use recorded; :class:`Unauthorized` otherwise."""
+def authenticate(store: Store, secret: str) -> ApiKey:
+    """The valid key for ``secret`` (a read only); :class:`Unauthorized` otherwise."""
     with store.read() as session:
         key = find_api_key(session, secret)
     if key is None or key.revoked_at is not None:
         reason = "unknown API key" if key is None else "this API key was revoked"
         raise Unauthorized(reason, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    if key.last_used_at is None or now - key.last_used_at >= TOUCH_INTERVAL:
-        with store.write() as session:
-            touch_api_key(session, key.id, now=now)
     return key
+
+
+class KeyUses:
+    """Which uses of a key to record: one per :data:`TOUCH_INTERVAL` per key and process.
+
+    The store's ``last_used_at`` says whether a write is due; the process also
+    remembers the writes it started, so a write waiting for the lock is not
+    started again by every following request.
+    """
+
+    def __init__(self) -> None:
+        self._started: dict[uuid.UUID, datetime] = {}
+        self._lock = threading.Lock()
+
+    def due(self, key: ApiKey, now: datetime) -> bool:
+        """Whether this use of ``key`` at ``now`` is to be written (and note that it is)."""
+        if key.last_used_at is not None and now - key.last_used_at < TOUCH_INTERVAL:
+            return False
+        with self._lock:
+            started = self._started.get(key.id)
+            if started is not None and now - started < TOUCH_INTERVAL:
+                return False
+            self._started[key.id] = now
+        return True
+
+
+def record_use(store: Store, key_id: uuid.UUID, now: datetime) -> None:
+    """Write a key's ``last_used_at`` (run after the answer); a failure is only logged."""
+    try:
+        with store.write() as session:
+            touch_api_key(session, key_id, now=now)
+    except CalsyncError as exc:
+        log.warning("api_key.touch_failed", api_key_id=str(key_id), error=str(exc))

@@ -154,7 +154,7 @@ def products_unlink(ctx: typer.Context, accumulator_id: uuid.UUID, element_id: u
     """Remove the link between ACCUMULATOR and ELEMENT."""
     context: _Context = ctx.obj
     with context.store() as store, store.write() as session:
-        repo.unlink_products(session, accumulator_id, element_id)
+        repo.unlink_products(session, accumulator_id, element_id, now=utc_now())
     typer.echo(f"unlinked: {element_id} is no longer an element of {accumulator_id}")
 
 

@@ -119,6 +119,14 @@ class ProductSettings(_Section):
     default_timezone: TimezoneName = "UTC"
 
 
+class ApiSettings(_Section):
+    """Bounds on what REST API clients send."""
+
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_rows_per_write: int = Field(default=1000, gt=0)
+    booking_horizon_years: int = Field(default=10, gt=0, le=100)
+
+
 class LoggingSettings(_Section):
     """Log level and format."""
 
@@ -135,6 +143,7 @@ class Settings(_Section):
     sync: SyncSettings = SyncSettings()
     feeds: FeedSettings = FeedSettings()
     products: ProductSettings = ProductSettings()
+    api: ApiSettings = ApiSettings()
     logging: LoggingSettings = LoggingSettings()
 
 

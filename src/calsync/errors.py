@@ -23,6 +23,7 @@
         ├── MethodNotAllowed        a write to a read-only resource                 405
         ├── Conflict                overlap, duplicate, self-link or cycle          409
         │   └── ImportedBooking     an imported booking changes only through its feed
+        ├── PayloadTooLarge         a body or a write over api.max_* limits          413
         └── RangeNotSatisfiable     a Range or offset beyond the rows               416
 
 Errors carry their context as keyword-only attributes and build their own
@@ -199,6 +200,13 @@ class ImportedBooking(Conflict):
     """An imported booking changes only through its external calendar's feed."""
 
     code = "imported_booking"
+
+
+class PayloadTooLarge(ApiError):
+    """A request body larger than ``api.max_body_bytes``, or more rows than a write may make."""
+
+    status = 413
+    code = "payload_too_large"
 
 
 class RangeNotSatisfiable(ApiError):

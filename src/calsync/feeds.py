@@ -122,8 +122,11 @@ class FeedService:
         """The feed of the product with this token, or None (unknown token).
 
         ``exclude`` leaves out what was imported from that calendar; one that is
-        not the product's (removed, or another product's) leaves out nothing.
+        not the product's (removed, or another product's) leaves out nothing. A
+        token that cannot be one (length, characters) is None without a query.
         """
+        if not repo.is_feed_token(token):
+            return None
         key = (token, exclude)
         with self._check_locks[hash(key) % _LOCKS]:  # a burst of requests checks once
             cached = self.cached(token, exclude)

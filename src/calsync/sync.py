@@ -444,7 +444,7 @@ def _apply(
     now = feed.options.now
     bookings = repo.imported_bookings(session, calendar.id)
     plan = plan_sync(
-        [repo.stored_booking(booking) for booking in bookings.values()],
+        list(bookings.values()),
         parsed.blocks,
         now=now,
         window_start=feed.options.window_start,
@@ -454,7 +454,11 @@ def _apply(
     )
     touched = repo.apply_plan(session, calendar, bookings, plan, now=now)
     echoes = repo.mark_echoes(
-        session, calendar, touched, is_anonymous=anonymous_summary(settings.feeds.summary)
+        session,
+        calendar,
+        touched,
+        is_anonymous=anonymous_summary(settings.feeds.summary),
+        now=now,
     )
     if echoes:
         log.info("feed.echoes_marked", calendar_id=str(calendar.id), count=echoes)

@@ -72,7 +72,8 @@ def create(client, resource: str, body, status: int = 201, **params) -> list[dic
 
 def error(response, status: int, code: str) -> dict[str, Any]:
     assert (status, code) == (response.status_code, response.json()["code"]), response.text
-    assert set(response.json()) == {"code", "message", "details"}
+    assert set(response.json()) == {"code", "message", "details", "hint", "request_id"}
+    assert response.json()["request_id"] == response.headers["x-request-id"]
     body: dict[str, Any] = response.json()
     return body
 

@@ -359,6 +359,7 @@ def test_conflict_cache_answers_from_memory_until_a_product_it_depends_on_change
         )
         ids = [house.id, room.id, cottage.id]
         session.add_all([_stay(house.id), _stay(cottage.id), _stay(cottage.id)])
+        repo.touch_feed_version(session, [house.id, cottage.id], NOW)
 
     def look(now=NOW) -> dict[uuid.UUID, list[dict[str, object]]]:
         with store.read() as session:
@@ -371,6 +372,7 @@ def test_conflict_cache_answers_from_memory_until_a_product_it_depends_on_change
 
     with store.write() as session:  # a booking on the room: the room alone changes
         session.add(_stay(room.id))
+        repo.touch_feed_version(session, [room.id], NOW)
     after_booking = look()
     assert after_booking[room.id] is not first[room.id]
     assert after_booking[house.id] is first[house.id]
@@ -399,12 +401,14 @@ def test_conflict_cache_sees_changes_written_by_another_process(store, settings)
     with store.write() as session:
         product_id = repo.add_product(session, name="hut", timezone="UTC", capacity=1, now=NOW).id
         session.add(_stay(product_id))
+        repo.touch_feed_version(session, [product_id], NOW)
     with store.read() as session:
         assert cache.of_products(session, [product_id], now=NOW) == {product_id: []}
     other = Store.connect(settings.database)
     try:
         with other.write() as session:
             session.add(_stay(product_id))
+            repo.touch_feed_version(session, [product_id], NOW)
     finally:
         other.close()
     with store.read() as session:

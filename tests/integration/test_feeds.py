@@ -73,6 +73,7 @@ def add_booking(
         )  # fmt: skip
         session.add(booking)
         session.flush()
+        repo.touch_feed_version(session, [product_id], NOW)
         return booking.id
 
 
@@ -328,10 +329,12 @@ def test_etag_changes_with_any_booking_change_and_is_the_same_on_every_replica(
     etags.append(rendered(service, product.feed_token).etag)
     with store.write() as session:
         session.get(Booking, booking_id).ends_at = utc(2026, 12, 6)
+        repo.touch_feed_version(session, [product.id], NOW)
     etags.append(rendered(service, product.feed_token).etag)
     assert replica.feed(product.feed_token) == service.feed(product.feed_token)
     with store.write() as session:
         session.delete(session.get(Booking, booking_id))
+        repo.touch_feed_version(session, [product.id], NOW)
     etags.append(rendered(service, product.feed_token).etag)
     assert len(set(etags)) == 4
     assert rendered(replica, product.feed_token).body == rendered(service, product.feed_token).body

@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import gzip
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import structlog
 import structlog.testing
-from sqlalchemy import select
+from fastapi.testclient import TestClient
+from sqlalchemy import event, select
 
+from calsync.feeds import FeedReadLog, FeedService, feed_path
 from calsync.fetch import FeedFetcher
+from calsync.metrics import Metrics
 from calsync.store import repo
 from calsync.store.models import Booking, ExternalCalendar, SyncRun
 from calsync.sync import SyncResult, sync_calendar
+from calsync.web.app import create_app
 from conftest import NOW, calendar, make_settings
 
 AIRBNB = "PRODID;X-RICAL-TZSOURCE=TZINFO:-//Airbnb Inc//Hosting Calendar 1.0//EN\r\n"
@@ -547,3 +551,125 @@ def test_an_import_that_only_adds_bookings_moves_the_product_feed_version(
     result = run(store, settings, product_calendar, clock)
     assert (result.inserted, result.updated, result.deleted) == (1, 0, 0)
     assert version() not in {None, first}
+
+
+def product_version(store, calendar_id) -> object:
+    """The outbound feed version (``bookings_changed_at``) of the calendar's product."""
+    with store.read() as session:
+        calendar = repo.get_calendar(session, calendar_id)
+        return repo.get_product(session, calendar.product_id).bookings_changed_at
+
+
+def test_a_rekey_alone_leaves_the_feed_version_and_etag_and_channels_get_304(
+    store, settings, clock, feed_server, product_calendar
+):
+    """Airbnb regenerating every UID (same nights) keeps the outbound ETag: channels get 304.
+
+    Regression: the rekey was an update like any other and moved the product's
+    feed version, so every channel downloaded an unchanged feed after every sync.
+    """
+    app = create_app(
+        store=store, dispatcher=None, metrics=Metrics(),
+        feed_service=FeedService(store, settings.feeds, clock=clock),
+        read_log=FeedReadLog(store), settings=settings, clock=clock,
+    )  # fmt: skip
+    with store.read() as session:
+        token = repo.get_product(
+            session, repo.get_calendar(session, product_calendar).product_id
+        ).feed_token
+    feed_server.serve("/feed.ics", calendar(THREE_STAYS[0], THREE_STAYS[1]))
+    assert run(store, settings, product_calendar, clock).inserted == 2
+    version = product_version(store, product_calendar)
+    with TestClient(app) as client:
+        etag = client.get(feed_path(token)).headers["etag"]
+        feed_server.serve(
+            "/feed.ics",
+            calendar(stay("a2", "20261201", "20261205"), stay("b2", "20261210", "20261212")),
+        )
+        result = run(store, settings, product_calendar, clock)
+        assert (result.inserted, result.updated, result.deleted) == (0, 2, 0)
+        assert set(bookings(store, product_calendar)) == {"a2", "b2"}
+        assert product_version(store, product_calendar) == version
+        assert client.get(feed_path(token), headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_a_new_summary_of_an_import_leaves_the_feed_version(
+    store, settings, clock, feed_server, product_calendar
+):
+    """Imported summaries are not exported: a summary-only change keeps the feed version."""
+    feed_server.serve("/feed.ics", calendar(THREE_STAYS[0]))
+    run(store, settings, product_calendar, clock)
+    version = product_version(store, product_calendar)
+    feed_server.serve("/feed.ics", calendar(stay("a", "20261201", "20261205", "Blocked")))
+    assert run(store, settings, product_calendar, clock).updated == 1
+    assert product_version(store, product_calendar) == version
+
+
+def test_a_moved_stay_moves_the_feed_version(store, settings, clock, feed_server, product_calendar):
+    """New nights of an imported stay move the product's feed version."""
+    feed_server.serve("/feed.ics", calendar(THREE_STAYS[0]))
+    run(store, settings, product_calendar, clock)
+    version = product_version(store, product_calendar)
+    feed_server.serve("/feed.ics", calendar(stay("a", "20261201", "20261206")))
+    assert run(store, settings, product_calendar, clock).updated == 1
+    assert product_version(store, product_calendar) not in {None, version}
+
+
+def _stays(count: int, *, shift: timedelta = timedelta(0)) -> bytes:
+    """``count`` six-hour stays twelve hours apart from 2026-12-01, moved by ``shift``."""
+    first = datetime(2026, 12, 1, tzinfo=UTC) + shift
+    starts = [first + timedelta(hours=12 * n) for n in range(count)]
+    return calendar(
+        *(
+            f"UID:s{n}\nDTSTAMP:20261115T120000Z\nDTSTART:{start:%Y%m%dT%H%M%SZ}\n"
+            f"DTEND:{start + timedelta(hours=6):%Y%m%dT%H%M%SZ}\nSUMMARY:Reserved"
+            for n, start in enumerate(starts)
+        )
+    )
+
+
+def _work_of_a_shift(
+    store, settings, clock, feed_server, calendar_id, count: int
+) -> tuple[int, int]:
+    """Statements sent, and bookings loaded as ORM objects, by a sync moving all ``count`` stays."""
+    feed_server.serve("/feed.ics", _stays(count))
+    assert run(store, settings, calendar_id, clock).inserted == count
+    feed_server.serve("/feed.ics", _stays(count, shift=timedelta(days=1)))
+    statements = loaded = 0
+
+    def count_statement(*_args: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    def count_load(*_args: object) -> None:
+        nonlocal loaded
+        loaded += 1
+
+    event.listen(store.engine, "before_cursor_execute", count_statement)
+    event.listen(Booking, "load", count_load)
+    try:
+        assert run(store, settings, calendar_id, clock).updated == count
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count_statement)
+        event.remove(Booking, "load", count_load)
+    return statements, loaded
+
+
+def test_the_work_of_a_sync_does_not_grow_per_booking(store, settings, clock, feed_server):
+    """Moving every stay: as many statements for 1 000 stays as for 100, no ORM object per booking.
+
+    Regression: every update went through the ORM unit of work one object at a
+    time, and an ORM hook looked each booking up in ``session.dirty``: quadratic
+    (40 000 events took 327 s). Now each kind of change is one set-based statement.
+    """
+    work = []
+    for size in (100, 1000):
+        with store.write() as session:
+            product = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=NOW)
+            calendar_id = repo.add_calendar(
+                session, product_id=product.id, name="c", ical_url=feed_server.url("/feed.ics"),
+                time_offset=0, active=True, now=NOW,
+            ).id  # fmt: skip
+        work.append(_work_of_a_shift(store, settings, clock, feed_server, calendar_id, size))
+    (small_statements, small_loaded), (large_statements, large_loaded) = work
+    assert (small_statements, 0, 0) == (large_statements, small_loaded, large_loaded)

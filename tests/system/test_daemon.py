@@ -7,8 +7,11 @@ and every wait polls with a bound.
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import time
+import urllib.error
+import urllib.request
 import uuid
 from datetime import timedelta
 
@@ -248,3 +251,63 @@ def test_readyz_reports_database_and_scheduler(world):
     assert status == 200
     assert b'"database":true' in body
     assert b'"scheduler":true' in body
+
+
+def _big_feed(events: int, *, shift: timedelta = timedelta(0)) -> bytes:
+    """``events`` half-hour events 45 minutes apart from tomorrow (+ ``shift``), in the window."""
+    first = utc_now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1) + shift
+    starts = (first + timedelta(minutes=45 * n) for n in range(events))
+    return calendar(
+        *(
+            f"UID:big-{n}\nDTSTART:{start:%Y%m%dT%H%M%SZ}\n"
+            f"DTEND:{start + timedelta(minutes=30):%Y%m%dT%H%M%SZ}"
+            for n, start in enumerate(starts)
+        )
+    )
+
+
+def _post_product(daemon: DaemonProcess, api_key: str, name: str) -> int:
+    request = urllib.request.Request(
+        daemon.url + "/v1/products",
+        method="POST",
+        data=json.dumps({"name": name}).encode(),
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_api_writes_and_other_syncs_go_on_while_20_000_events_move(world, feed_server):
+    """While 20 000 events of one feed move a day, API writes answer 201 and a small calendar syncs.
+
+    Regression: such a sync held SQLite's write lock for about 61 s; API writes
+    answered 503 after the 30 s busy timeout and the dispatcher logged "database is locked".
+    """
+    feed_server.serve("/big.ics", _big_feed(20_000))
+    feed_server.serve("/small.ics", STAYS)
+    daemon = world.start(
+        sync__tick_seconds=0.2, sync__interval_minutes=1440, sync__parse_workers=2,
+        sync__parse_time_budget_seconds=300,
+    )  # fmt: skip
+    big = world.add_calendar("/big.ics")
+    wait_until(lambda: world.runs(big), timeout=300)
+    feed_server.serve("/big.ics", _big_feed(20_000, shift=timedelta(days=1)))
+    assert daemon.post(f"/v1/external_calendars/{big}/sync", api_key=world.key)[0] == 202
+    wait_until(lambda: feed_server.hits("/big.ics") == 2, timeout=30)
+    small = world.add_calendar("/small.ics")
+    statuses: list[int] = []
+    deadline = time.monotonic() + 300
+    while not (len(world.runs(big)) == 2 and world.runs(small)) and time.monotonic() < deadline:
+        statuses.append(_post_product(daemon, world.key, f"p{len(statuses)}"))
+    runs = [(r.outcome, r.inserted, r.updated) for r in world.runs(big)]
+    assert runs == [("changed", 20_000, 0), ("changed", 0, 20_000)]
+    assert [r.outcome for r in world.runs(small)] == ["changed"]
+    assert statuses, "no API write was made during the sync"
+    assert set(statuses) == {201}
+    problems = [
+        e for e in daemon.logs if "locked" in json.dumps(e) or e["event"].endswith("_failed")
+    ]
+    assert problems == []

@@ -27,7 +27,7 @@ from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
 from calsync.store import repo
 from calsync.store.db import Store
-from calsync.store.models import BLOCKING_STATUSES, Booking
+from calsync.store.models import BLOCKING_STATUSES, Booking, utc_now
 from calsync.sync import SyncResult, sync_calendar
 from calsync.web.app import create_app
 from conftest import NOW, calendar, make_settings, parse_options
@@ -130,6 +130,7 @@ class World:
             )  # fmt: skip
             session.add(booking)
             session.flush()
+            repo.touch_feed_version(session, [self.product_id], utc_now())
             return booking.id
 
     def cancel(self, booking_id: uuid.UUID) -> None:
@@ -137,6 +138,7 @@ class World:
             booking = session.get(Booking, booking_id)
             assert booking is not None
             booking.status = "cancelled"
+            repo.touch_feed_version(session, [self.product_id], utc_now())
 
     def sync_round(self) -> list[SyncResult]:
         """Every channel refreshes, then calsync syncs A, B, C; no sync may fail."""

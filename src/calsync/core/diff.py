@@ -180,6 +180,15 @@ def plan_sync(
     )
 
 
+def moves_nights(booking: StoredBooking, block: Block) -> bool:
+    """Whether updating ``booking`` to ``block`` changes what the outbound feeds show.
+
+    A new key (UID churn) or a new summary (imported summaries are not exported)
+    alone does not; new times or a new status do.
+    """
+    return booking.interval != block.interval or booking.status != block.status
+
+
 def _differs(booking: StoredBooking, block: Block) -> bool:
     return (
         booking.interval != block.interval

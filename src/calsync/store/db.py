@@ -4,20 +4,23 @@ SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign
 keys on; write transactions start with ``BEGIN IMMEDIATE`` so a read-then-write
 transaction waits for the lock instead of failing at once with "database is
 locked". PostgreSQL is reached through psycopg 3. Statement parameters are hidden from
-errors and logs: they include feed URLs, whose tokens are secrets.
+errors and logs: they include feed URLs, whose tokens are secrets. A
+:class:`StoreError`'s message names the failure, never the SQL: the statement
+stays on the chained SQLAlchemy exception, for the log.
 """
 
 from __future__ import annotations
 
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from calsync.errors import ConfigError, StoreError
@@ -30,6 +33,9 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "calsync_write"
 _MIGRATION_LOCK_ID = 0x63616C73  # "cals": one replica migrates at a time
+_MIN_FREE_BYTES = 1024 * 1024
+"""A SQLite database whose disk has less room than this does not take writes (readiness)."""
+_NO_OP_WRITE = text("UPDATE alembic_version SET version_num = version_num WHERE 1 = 0")
 
 
 class Store:
@@ -63,6 +69,52 @@ class Store:
         """A session for reading; it writes nothing."""
         with _translated(), self._read() as session:
             yield session
+
+    def readable(self) -> bool:
+        """Whether the database answers a query now."""
+        try:
+            with self.read() as session:
+                session.execute(text("SELECT 1"))
+        except StoreError:
+            return False
+        return True
+
+    def writable(self) -> bool:
+        """Whether the database takes writes now, without waiting for the write lock.
+
+        A write that changes no row is run and rolled back: a read-only file or
+        mount, lost permissions or a read-only PostgreSQL (a standby) refuse it. On
+        SQLite a write lock held by another writer means the database takes writes
+        (it is not waited for), and a disk with less than 1 MiB free means it does not.
+        """
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "sqlite":
+                    return self._sqlite_writable(conn)
+                conn.execute(_NO_OP_WRITE)
+                conn.rollback()
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def _sqlite_writable(self, conn: Connection) -> bool:
+        files = [row[2] for row in conn.exec_driver_sql("PRAGMA database_list") if row[1] == "main"]
+        if files and files[0]:  # "" for an in-memory database
+            try:
+                if shutil.disk_usage(Path(files[0]).parent).free < _MIN_FREE_BYTES:
+                    return False
+            except OSError:  # the folder is gone or cannot be read
+                return False
+        busy_ms = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute(_NO_OP_WRITE)
+        except OperationalError as exc:
+            return str(getattr(exc.orig, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
+        finally:
+            conn.rollback()
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(busy_ms or 0)}")
+        return True
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (one replica at a time)."""
@@ -125,4 +177,12 @@ def _translated() -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as exc:
-        raise StoreError(f"database error: {type(exc).__name__}: {exc}") from exc
+        raise StoreError(_describe(exc)) from exc
+
+
+def _describe(exc: SQLAlchemyError) -> str:
+    """The failure without its SQL: the exception's kind and its cause's first line."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        first_line = (str(exc.orig).strip().splitlines() or [""])[0]
+        return f"database error: {type(exc).__name__}: {first_line[:200]}"
+    return f"database error: {type(exc).__name__}"

@@ -226,34 +226,6 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-@event.listens_for(Session, "before_flush")
-def _bump_feed_versions(session: Session, _context: object, _instances: object) -> None:
-    """A booking's insert, change or delete, or a link's, moves ``bookings_changed_at``.
-
-    Outbound feeds derive their ETag from it, so every replica sees the change.
-    Bulk ``DELETE`` statements bypass this; their callers bump it themselves.
-    """
-    product_ids: set[uuid.UUID] = set()
-    for link in (*session.new, *session.deleted):
-        if isinstance(link, CapacityGroupDependency):
-            product_ids.update((link.accumulator_id, link.element_id))
-    for booking in (*session.new, *session.dirty, *session.deleted):
-        if not isinstance(booking, Booking):
-            continue
-        if booking in session.dirty and not session.is_modified(booking):
-            continue
-        product_ids.add(booking.product_id)
-        product_ids.update(inspect(booking).attrs.product_id.history.deleted or ())
-    if not product_ids:
-        return
-    now = utc_now()
-    with session.no_autoflush:
-        for product_id in product_ids:
-            product = session.get(Product, product_id)
-            if product is not None:
-                product.bookings_changed_at = now
-
-
 SYNC_CHANNEL = "calsync_sync"
 """The PostgreSQL NOTIFY channel on which replicas hear of manual sync requests."""
 

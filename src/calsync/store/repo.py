@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from sqlalchemy import (
 
 from calsync.core.availability import Graph, Occupancy, Occupant, ProductNode
 from calsync.core.blocks import date_at_midnight
-from calsync.core.diff import Plan, StoredBooking
+from calsync.core.diff import Plan, StoredBooking, moves_nights
 from calsync.domains import registrable_domain
 from calsync.errors import Conflict, NotFound
 from calsync.store.models import (
@@ -40,17 +41,26 @@ from calsync.store.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
     from datetime import date, datetime
 
     from sqlalchemy.orm import Session
 
-    from calsync.core.blocks import Block, BookingStatus
+    from calsync.core.blocks import BookingStatus
+
+
+_FEED_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+"""What :func:`new_feed_token` makes: 32 bytes in unpadded URL-safe base64."""
 
 
 def new_feed_token() -> str:
     """32 random bytes, URL-safe: the secret in a product's outbound feed URL."""
     return secrets.token_urlsafe(32)
+
+
+def is_feed_token(text: str) -> bool:
+    """Whether ``text`` can be a feed token at all (no database needed to refuse it)."""
+    return _FEED_TOKEN.fullmatch(text) is not None
 
 
 def add_product(
@@ -175,7 +185,7 @@ def remove_calendar(session: Session, calendar_id: uuid.UUID) -> int:
     """Delete an external calendar and the bookings imported from it; return how many bookings."""
     calendar = get_calendar(session, calendar_id)
     result = session.execute(delete(Booking).where(Booking.external_calendar_id == calendar_id))
-    get_product(session, calendar.product_id).bookings_changed_at = utc_now()
+    touch_feed_version(session, [calendar.product_id], utc_now())
     session.delete(calendar)
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -199,54 +209,99 @@ def list_bookings(session: Session, *, product_id: uuid.UUID | None = None) -> S
     return session.scalars(query).all()
 
 
-def imported_bookings(session: Session, calendar_id: uuid.UUID) -> dict[uuid.UUID, Booking]:
-    """The bookings imported from one calendar, by id, loaded for a sync to change."""
-    query = select(Booking).where(Booking.external_calendar_id == calendar_id)
-    return {booking.id: booking for booking in session.scalars(query)}
+def imported_bookings(session: Session, calendar_id: uuid.UUID) -> dict[uuid.UUID, StoredBooking]:
+    """The bookings imported from one calendar as the diff sees them, by id (no ORM objects)."""
+    query = select(
+        Booking.id,
+        Booking.source_key,
+        Booking.starts_at,
+        Booking.ends_at,
+        Booking.all_day,
+        Booking.summary,
+        Booking.status,
+        Booking.delete_held_at,
+    ).where(Booking.external_calendar_id == calendar_id)
+    return {
+        booking_id: StoredBooking(
+            id=booking_id,
+            key=key or "",
+            starts_at=starts_at,
+            ends_at=ends_at,
+            all_day=all_day,
+            summary=summary,
+            status=cast("BookingStatus", status),
+            delete_held=held_at is not None,
+        )
+        for booking_id, key, starts_at, ends_at, all_day, summary, status, held_at in (
+            session.execute(query)
+        )
+    }
 
 
-def stored_booking(booking: Booking) -> StoredBooking:
-    """The diff's view of an imported booking."""
-    return StoredBooking(
-        id=booking.id,
-        key=booking.source_key or "",
-        starts_at=booking.starts_at,
-        ends_at=booking.ends_at,
-        all_day=booking.all_day,
-        summary=booking.summary,
-        status=cast("BookingStatus", booking.status),
-        delete_held=booking.delete_held_at is not None,
-    )
+_CHUNK = 5_000
+"""Ids per ``IN (…)`` list: well under SQLite's and PostgreSQL's limits on bound parameters."""
+
+
+def _chunks(ids: Sequence[uuid.UUID]) -> Iterator[Sequence[uuid.UUID]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def touch_feed_version(session: Session, product_ids: Iterable[uuid.UUID], now: datetime) -> None:
+    """Move the outbound feed version (``bookings_changed_at``) of these products.
+
+    Every writer that changes what a product's feed shows (a booking's nights or
+    status, an echo mark, a capacity link, a calendar's units) calls this, once
+    per transaction and product. The version moves strictly forward, to ``now``
+    or a microsecond past the last one (a new product's is its ``created_at``),
+    so two changes never share a version whatever the clock says.
+    """
+    ids = set(product_ids)
+    if not ids:
+        return
+    for product in session.scalars(select(Product).where(Product.id.in_(ids))):
+        last = product.bookings_changed_at or product.created_at  # the feeds' version
+        product.bookings_changed_at = max(now, last + timedelta(microseconds=1))
 
 
 def apply_plan(
     session: Session,
     calendar: ExternalCalendar,
-    bookings: dict[uuid.UUID, Booking],
+    existing: Mapping[uuid.UUID, StoredBooking],
     plan: Plan,
     *,
     now: datetime,
 ) -> list[uuid.UUID]:
-    """Carry out ``plan`` on the calendar's loaded ``bookings`` (the caller commits).
+    """Carry out ``plan`` on the calendar's bookings ``existing`` (the caller commits).
 
-    Returns the ids of the bookings inserted or updated. New bookings are
-    inserted with one Core statement, not as ORM objects: a first sync inserts
-    thousands, and the unit of work cost more per booking than the parse.
+    Returns the ids of the bookings inserted or updated. Every kind of change is
+    one set-based statement (deletes and holds in chunks of ids, updates and
+    inserts as one ``executemany``), so a sync costs in proportion to its changes.
+    The product's feed version moves once, and only when the nights or statuses
+    the feeds show changed: a new key (UID churn) or summary alone does not.
     """
-    for action in plan.deletes:
-        session.delete(bookings[action.booking_id])
-    session.flush()
-    touched: list[uuid.UUID] = []
-    for update_action in plan.updates:
-        booking = bookings[update_action.booking_id]
-        if (
-            booking.echo_of is not None
-            and (booking.starts_at, booking.ends_at, booking.all_day)
-            != update_action.block.interval
-        ):
-            booking.echo_of = None  # moved: no longer the echo it was; looked at again
-        _copy_block(booking, update_action.block, now)
-        touched.append(booking.id)
+    _delete_bookings(session, [action.booking_id for action in plan.deletes])
+    moved: list[dict[str, object]] = []
+    kept: list[dict[str, object]] = []
+    shows_change = bool(plan.inserts or plan.deletes)
+    for action in plan.updates:
+        stored, block = existing[action.booking_id], action.block
+        shows_change = shows_change or moves_nights(stored, block)
+        row: dict[str, object] = {
+            "id": action.booking_id, "source_key": block.key, "summary": block.summary,
+            "status": block.status, "updated_at": now,
+        }  # fmt: skip
+        if stored.interval == block.interval:
+            kept.append(row)
+        else:  # moved: no longer the echo it may have been; looked at again
+            moved.append(
+                row | {"starts_at": block.starts_at, "ends_at": block.ends_at,
+                       "all_day": block.all_day, "echo_of": None}
+            )  # fmt: skip
+    for rows in (moved, kept):
+        if rows:
+            session.execute(update(Booking), rows)
+    touched = [action.booking_id for action in plan.updates]
     if plan.inserts:
         new_ids = [uuid.uuid4() for _ in plan.inserts]
         rows = [
@@ -260,26 +315,33 @@ def apply_plan(
             for booking_id, block in zip(new_ids, (a.block for a in plan.inserts), strict=True)
         ]  # fmt: skip
         session.execute(insert(Booking), rows)
-        # The ORM hook that moves the product's feed version does not see a Core insert.
-        get_product(session, calendar.product_id).bookings_changed_at = utc_now()
         touched.extend(new_ids)
-    for booking_id in plan.unheld:
-        bookings[booking_id].delete_held_at = None
-    for hold in plan.holds:
-        held = bookings[hold.booking_id]
-        held.delete_held_at = held.delete_held_at or now
-    session.flush()
+    _set_delete_held(session, list(plan.unheld), None)
+    _set_delete_held(session, [hold.booking_id for hold in plan.holds], now)
+    if shows_change:
+        touch_feed_version(session, [calendar.product_id], now)
     return touched
 
 
-def _copy_block(booking: Booking, block: Block, now: datetime) -> None:
-    booking.source_key = block.key
-    booking.starts_at = block.starts_at
-    booking.ends_at = block.ends_at
-    booking.all_day = block.all_day
-    booking.summary = block.summary
-    booking.status = block.status
-    booking.updated_at = now
+def _delete_bookings(session: Session, booking_ids: Sequence[uuid.UUID]) -> None:
+    for chunk in _chunks(booking_ids):
+        session.execute(
+            delete(Booking)
+            .where(Booking.id.in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _set_delete_held(
+    session: Session, booking_ids: Sequence[uuid.UUID], held_at: datetime | None
+) -> None:
+    for chunk in _chunks(booking_ids):
+        session.execute(
+            update(Booking)
+            .where(Booking.id.in_(chunk))
+            .values(delete_held_at=held_at)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def release_held(session: Session, calendar_id: uuid.UUID, *, now: datetime) -> int:
@@ -295,7 +357,7 @@ def release_held(session: Session, calendar_id: uuid.UUID, *, now: datetime) -> 
     calendar.error = None
     if released:
         calendar.updated_at = now
-        get_product(session, calendar.product_id).bookings_changed_at = now
+        touch_feed_version(session, [calendar.product_id], now)
     return released
 
 
@@ -677,10 +739,13 @@ def link_products(
     )
     session.add(link)
     session.flush()
+    touch_feed_version(session, [accumulator_id, element_id], now)
     return link
 
 
-def unlink_products(session: Session, accumulator_id: uuid.UUID, element_id: uuid.UUID) -> None:
+def unlink_products(
+    session: Session, accumulator_id: uuid.UUID, element_id: uuid.UUID, *, now: datetime
+) -> None:
     """Remove the dependency between the two products, or :class:`NotFound`."""
     lock_links(session)
     link = session.scalar(
@@ -692,6 +757,7 @@ def unlink_products(session: Session, accumulator_id: uuid.UUID, element_id: uui
     if link is None:
         raise NotFound(kind="capacity group dependency", ident=f"{accumulator_id} → {element_id}")
     session.delete(link)
+    touch_feed_version(session, [accumulator_id, element_id], now)
 
 
 def mark_echoes(
@@ -700,6 +766,7 @@ def mark_echoes(
     booking_ids: Iterable[uuid.UUID],
     *,
     is_anonymous: Callable[[str], bool],
+    now: datetime,
 ) -> int:
     """Mark the given imports of ``calendar`` that echo calsync's own export; return how many.
 
@@ -708,18 +775,29 @@ def mark_echoes(
     of the calendar's product or a product linked to it: what calsync exported to
     that channel, coming back. An echo counts for nothing and is not exported;
     the mark stays when the original is cancelled, so the echo cannot turn into
-    a ghost booking that keeps the nights blocked.
+    a ghost booking that keeps the nights blocked. Marking moves the product's
+    feed version. The queries read the calendar's unmarked imports and the
+    originals in their time range, whatever the number of ids given.
     """
+    wanted = set(booking_ids)
+    if not wanted:
+        return 0
+    rows = session.execute(
+        select(
+            Booking.id, Booking.summary, Booking.starts_at, Booking.ends_at, Booking.all_day
+        ).where(Booking.external_calendar_id == calendar.id, Booking.echo_of.is_(None))
+    )
     candidates = [
-        b
-        for b in session.scalars(select(Booking).where(Booking.id.in_(list(booking_ids))))
-        if b.echo_of is None and is_anonymous(b.summary)
+        (booking_id, (starts_at, ends_at, all_day))
+        for booking_id, summary, starts_at, ends_at, all_day in rows
+        if booking_id in wanted and is_anonymous(summary)
     ]
     if not candidates:
         return 0
     related = Graph.of(dependency_links(session)).related(calendar.product_id)
-    originals = session.scalars(
-        select(Booking).where(
+    starts = [interval[0] for _, interval in candidates]
+    originals = session.execute(
+        select(Booking.id, Booking.starts_at, Booking.ends_at, Booking.all_day).where(
             Booking.product_id.in_(related),
             Booking.status.in_(BLOCKING_STATUSES),
             Booking.echo_of.is_(None),
@@ -727,17 +805,22 @@ def mark_echoes(
                 Booking.external_calendar_id.is_(None),
                 Booking.external_calendar_id != calendar.id,
             ),
-            Booking.starts_at.in_({b.starts_at for b in candidates}),
+            Booking.starts_at >= min(starts),
+            Booking.starts_at <= max(starts),
         )
     )
-    by_interval = {(o.starts_at, o.ends_at, o.all_day): o.id for o in originals}
-    marked = 0
-    for booking in candidates:
-        original = by_interval.get((booking.starts_at, booking.ends_at, booking.all_day))
-        if original is not None:
-            booking.echo_of = original
-            marked += 1
-    return marked
+    by_interval = {
+        (starts_at, ends_at, all_day): o_id for o_id, starts_at, ends_at, all_day in originals
+    }
+    marks = [
+        {"id": booking_id, "echo_of": by_interval[interval]}
+        for booking_id, interval in candidates
+        if interval in by_interval
+    ]
+    if marks:
+        session.execute(update(Booking), marks)
+        touch_feed_version(session, [calendar.product_id], now)
+    return len(marks)
 
 
 def renew_leases(

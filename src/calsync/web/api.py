@@ -8,7 +8,10 @@ a ``DELETE`` of external calendars says how many imported bookings went with
 them (:data:`DELETED_BOOKINGS_HEADER`, and ``deleted_bookings`` on each row).
 ``sync_runs`` and ``product_calendar_logs`` are read-only. Every route needs an
 API key (:mod:`calsync.web.auth`). Bodies are read as plain JSON and checked
-here, so every mistake is a 400 naming the field, never a 422 or a 500.
+here, so every mistake is a 400 naming the field, never a 422 or a 500. A POST
+makes at most ``api.max_rows_per_write`` rows (413 beyond); bodies are bounded by
+:class:`~calsync.web.limits.BodyLimit`; direct bookings lie within
+:class:`~calsync.web.resources.BookingBounds`.
 
 Database work runs in a worker thread; ``wake`` is called on the event loop
 after a write that made a calendar due has committed.
@@ -30,8 +33,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from calsync.config import ApiSettings
 from calsync.core.text import PLAIN_TEXT_PATTERN
-from calsync.errors import BadRequest, Conflict, FilterRequired, MethodNotAllowed
+from calsync.errors import BadRequest, Conflict, FilterRequired, MethodNotAllowed, PayloadTooLarge
 from calsync.store import repo
 from calsync.web.auth import require_api_key
 from calsync.web.query import (
@@ -48,6 +52,7 @@ from calsync.web.query import (
 )
 from calsync.web.resources import (
     RESOURCES,
+    BookingBounds,
     Bookings,
     ExternalCalendars,
     Resource,
@@ -72,9 +77,14 @@ class ErrorBody(BaseModel):
 
     code: str = Field(description="Machine-readable: bad_request, filter_required, unauthorized, "
                       "not_found, method_not_allowed, conflict, imported_booking, "
-                      "range_not_satisfiable, invalid_request, store_unavailable.")  # fmt: skip
+                      "range_not_satisfiable, invalid_request, payload_too_large, "
+                      "store_unavailable, internal_error.")  # fmt: skip
     message: str = Field(description="What went wrong, for people.")
     details: dict[str, Any] = Field(description="Context: the field, the conflicting bookings…")
+    hint: str | None = Field(description="Always null (PostgREST's shape).")
+    request_id: str = Field(
+        description="The request's id, also the `X-Request-Id` header: finds it in the log."
+    )
 
 
 def api_router(
@@ -87,6 +97,8 @@ def api_router(
     extra_fields: Mapping[str, Callable[[Sequence[Any]], Callable[[Any], dict[str, Any]]]]
     | None = None,
     extra_schema: Mapping[str, Mapping[str, dict[str, Any]]] | None = None,
+    limits: ApiSettings | None = None,
+    window_past_days: int = 30,
 ) -> APIRouter:
     """The ``/v1`` routes, every one behind an API key.
 
@@ -96,7 +108,8 @@ def api_router(
     at once. It is not called when ``select`` names none of the computed fields.
     ``extra_schema`` names those fields (resource → field → JSON schema) for the
     OpenAPI document and for ``select``; without it they are answered only when
-    ``select`` is absent or ``*``.
+    ``select`` is absent or ``*``. ``limits`` are the ``[api]`` settings;
+    ``window_past_days`` (``sync.past_days``) is how far back a direct booking may start.
     """
     api = _Api(
         store=store,
@@ -106,6 +119,8 @@ def api_router(
         default_transparent_events=default_transparent_events,
         extra_fields=dict(extra_fields or {}),
         extra_schema={name: dict(fields) for name, fields in (extra_schema or {}).items()},
+        limits=limits or ApiSettings(),
+        window_past_days=window_past_days,
     )
     router = APIRouter(
         prefix="/v1",
@@ -113,6 +128,11 @@ def api_router(
         responses={
             400: {"model": ErrorBody, "description": "Invalid input; the message names it."},
             401: {"model": ErrorBody, "description": "Missing, unknown or revoked API key."},
+            413: {
+                "model": ErrorBody,
+                "description": "The body is larger than api.max_body_bytes, or a POST has more "
+                "rows than api.max_rows_per_write.",
+            },
             503: {"model": ErrorBody, "description": "The database is unavailable."},
         },
     )
@@ -131,6 +151,22 @@ class _Api:
     default_transparent_events: str
     extra_fields: dict[str, Callable[[Sequence[Any]], Callable[[Any], dict[str, Any]]]]
     extra_schema: dict[str, dict[str, dict[str, Any]]]
+    limits: ApiSettings
+    window_past_days: int
+
+    def _context(self, *, force: bool = False) -> WriteContext:
+        now = self.clock()
+        return WriteContext(
+            now=now,
+            default_timezone=self.default_timezone,
+            default_transparent_events=self.default_transparent_events,
+            force=force,
+            booking_bounds=BookingBounds.around(
+                now,
+                past_days=self.window_past_days,
+                horizon_years=self.limits.booking_horizon_years,
+            ),
+        )
 
     def _extra_names(self, resource: Resource) -> tuple[str, ...]:
         return tuple(self.extra_schema.get(resource.name, {}))
@@ -184,17 +220,19 @@ class _Api:
         force = _flag(params.get("force"), "force")
         body = await _json_body(request)
         items = body if isinstance(body, list) else [body]
+        limit = self.limits.max_rows_per_write
+        if len(items) > limit:
+            raise PayloadTooLarge(
+                f"a POST creates at most {limit} rows (api.max_rows_per_write); "
+                f"this one has {len(items)}",
+                details={"limit": limit, "rows": len(items), "setting": "api.max_rows_per_write"},
+            )
         values = [
             resource.fields(item, creating=True, index=i if isinstance(body, list) else None)
             for i, item in enumerate(items)
         ]
         minimal = _prefers_minimal(request)
-        ctx = WriteContext(
-            now=self.clock(),
-            default_timezone=self.default_timezone,
-            default_transparent_events=self.default_transparent_events,
-            force=force,
-        )
+        ctx = self._context(force=force)
 
         def write() -> list[dict[str, Any]]:
             with self.store.write() as session, _conflicts():
@@ -222,7 +260,7 @@ class _Api:
             )
         values = resource.fields(body, creating=False)
         minimal = _prefers_minimal(request)
-        ctx = WriteContext(now=self.clock(), default_timezone=self.default_timezone, force=force)
+        ctx = self._context(force=force)
 
         def write() -> list[dict[str, Any]]:
             with self.store.write() as session, _conflicts():
@@ -240,7 +278,7 @@ class _Api:
         filters, params = self._write_filters(resource, request, flags=False)
         show = self._serializer(resource, params.get("select"))
         minimal = _prefers_minimal(request)
-        ctx = WriteContext(now=self.clock(), default_timezone=self.default_timezone)
+        ctx = self._context()
 
         def write() -> list[dict[str, Any]]:
             with self.store.write() as session, _conflicts():

@@ -1,7 +1,11 @@
 """The FastAPI app of ``calsync run``: health, readiness, metrics and the sync trigger.
 
 Errors are presented in one place, :func:`_error_response`: JSON
-``{"code", "message", "details"}`` with a 4xx status for anything a client sent.
+``{"code", "message", "details", "hint", "request_id"}`` with a 4xx status for
+anything a client sent; ``request_id`` is also the ``X-Request-Id`` header. A
+database failure (503) or a bug (500) is answered with a fixed message: the SQL,
+its parameters, the traceback and the library's message go to the log only,
+under the same request id.
 """
 
 from __future__ import annotations
@@ -10,11 +14,11 @@ import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
 from calsync import __version__, reports
@@ -29,11 +33,15 @@ from calsync.store.models import ExternalCalendar, Product, utc_now
 from calsync.web.api import api_router
 from calsync.web.availability import availability_router
 from calsync.web.feeds import feeds_router
+from calsync.web.limits import BodyLimit
+from calsync.web.request_ids import HEADER, RequestIds, request_id_of
 
 if TYPE_CHECKING:
     import uuid
     from collections.abc import Callable, Sequence
     from datetime import datetime
+
+log = structlog.get_logger("calsync.web")
 
 
 def create_app(
@@ -61,9 +69,10 @@ def create_app(
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:
-        """Readiness: the database answers and the scheduler runs."""
+        """Readiness: the database answers and takes writes, and the scheduler runs."""
         checks = {
-            "database": await asyncio.to_thread(_database_ok, store),
+            "database": await asyncio.to_thread(store.readable),
+            "database_writable": await asyncio.to_thread(store.writable),
             "scheduler": dispatcher is not None and dispatcher.running,
         }
         ready = all(checks.values())
@@ -88,12 +97,15 @@ def create_app(
                 store, settings, clock, conflicts or reports.ConflictCache()
             ),
             extra_schema=_COMPUTED_SCHEMA,
+            limits=settings.api,
+            window_past_days=settings.sync.past_days,
         )
     )
     app.include_router(availability_router(store=store, clock=clock))
-    app.add_exception_handler(CalsyncError, _error_response)
-    app.add_exception_handler(RequestValidationError, _error_response)
-    app.add_exception_handler(HTTPException, _error_response)
+    for handled in (CalsyncError, RequestValidationError, HTTPException, Exception):
+        app.add_exception_handler(handled, _error_response)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(RequestIds)
     return app
 
 
@@ -157,18 +169,17 @@ def _no_dispatcher() -> None:
     """Without a scheduler in this process a manual trigger waits for the daemon's tick."""
 
 
-def _database_ok(store: Store) -> bool:
-    try:
-        with store.read() as session:
-            session.execute(text("SELECT 1"))
-    except StoreError:
-        return False
-    return True
+_STORE_UNAVAILABLE = (
+    "the database is unavailable or refused the operation; try again, or report the request id"
+)
+_INTERNAL_ERROR = "an internal error; report the request id"
 
 
-async def _error_response(_request: Request, exc: Exception) -> JSONResponse:
-    """Every error as JSON ``{"code", "message", "details"}``."""
+async def _error_response(request: Request, exc: Exception) -> JSONResponse:
+    """Every error as JSON ``{"code", "message", "details", "hint", "request_id"}``."""
+    request_id = request_id_of(request)
     details: dict[str, Any]
+    message: str | None = None
     if isinstance(exc, NotFound):
         status, code, details = 404, "not_found", {"kind": exc.kind, "id": exc.ident}
     elif isinstance(exc, RequestValidationError):
@@ -179,12 +190,24 @@ async def _error_response(_request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, HTTPException):
         status, code, details = exc.status_code, "http_error", {}
     elif isinstance(exc, StoreError):
-        status, code, details = 503, "store_unavailable", {}
-    else:
+        status, code, details, message = 503, "store_unavailable", {}, _STORE_UNAVAILABLE
+        log.error("api.store_error", request_id=request_id, exc_info=exc)
+    elif isinstance(exc, CalsyncError):
         status, code, details = 400, "bad_request", {}
-    message = exc.detail if isinstance(exc, HTTPException) else _message(exc)
-    headers = exc.headers if isinstance(exc, ApiError | HTTPException) else None
-    body = {"code": code, "message": message, "details": details}
+    else:
+        status, code, details, message = 500, "internal_error", {}, _INTERNAL_ERROR
+        log.error("api.internal_error", request_id=request_id, exc_info=exc)
+    if message is None:
+        message = exc.detail if isinstance(exc, HTTPException) else _message(exc)
+    headers = dict(exc.headers or {}) if isinstance(exc, ApiError | HTTPException) else {}
+    headers[HEADER] = request_id
+    body = {
+        "code": code,
+        "message": message,
+        "details": details,
+        "hint": None,
+        "request_id": request_id,
+    }
     return JSONResponse(body, status_code=status, headers=headers)
 
 

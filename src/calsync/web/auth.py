@@ -9,18 +9,20 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends
+from fastapi import BackgroundTasks, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from calsync.apikeys import (
     KEY_PREFIX,
     TOUCH_INTERVAL,
+    KeyUses,
     authenticate,
     create_api_key,
     find_api_key,
     hash_secret,
     list_api_keys,
     new_secret,
+    record_use,
     revoke_api_key,
     touch_api_key,
 )
@@ -58,16 +60,25 @@ _bearer = HTTPBearer(
 def require_api_key(
     *, store: Store, clock: Callable[[], datetime]
 ) -> Callable[..., Awaitable[ApiKey]]:
-    """A FastAPI dependency: the request's valid API key, or 401 with ``WWW-Authenticate``."""
+    """A FastAPI dependency: the request's valid API key, or 401 with ``WWW-Authenticate``.
+
+    A due ``last_used_at`` is written by a background task after the answer is sent.
+    """
+    uses = KeyUses()
 
     async def api_key(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        background: BackgroundTasks,
     ) -> ApiKey:
         if credentials is None or not credentials.credentials:
             raise Unauthorized(
                 "an API key is required: Authorization: Bearer <key>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return await asyncio.to_thread(authenticate, store, credentials.credentials, now=clock())
+        now = clock()
+        key = await asyncio.to_thread(authenticate, store, credentials.credentials)
+        if uses.due(key, now):
+            background.add_task(record_use, store, key.id, now)
+        return key
 
     return api_key

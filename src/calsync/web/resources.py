@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import select
 
 from calsync.bookings import BLOCKING_STATUSES, collision
+from calsync.core.availability import Graph
 from calsync.core.ical_in import TRANSPARENT_EVENTS
 from calsync.core.text import check_plain_text
 from calsync.domains import registrable_domain
@@ -60,6 +61,39 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _URL_PATTERN = "^([Hh][Tt][Tt][Pp][Ss]?|[Ww][Ee][Bb][Cc][Aa][Ll])://"
 
 
+@dataclass(frozen=True, slots=True)
+class BookingBounds:
+    """Where a direct booking may lie: from the sync window's start to some years ahead."""
+
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def around(cls, now: datetime, *, past_days: int, horizon_years: int) -> BookingBounds:
+        """From ``now - past_days`` (``sync.past_days``) to ``horizon_years`` ahead."""
+        try:
+            latest = now.replace(year=now.year + horizon_years)
+        except ValueError:  # 29 February, and the year ahead is not a leap year
+            latest = now.replace(year=now.year + horizon_years, day=28)
+        return cls(now - timedelta(days=past_days), latest)
+
+    def check(self, booking: Booking) -> None:
+        """A 400 naming the field and the bounds when the booking lies outside them."""
+        for name, outside in (
+            ("starts_at", booking.starts_at < self.earliest),
+            ("ends_at", booking.ends_at > self.latest),
+        ):
+            if outside:
+                moment: datetime = getattr(booking, name)
+                raise BadRequest(
+                    f"{name}: a booking lies from {_iso(self.earliest)} (the sync window's "
+                    f"start, sync.past_days) to {_iso(self.latest)} "
+                    f"(api.booking_horizon_years); got {_iso(moment)}",
+                    details={"field": name, "value": _iso(moment),
+                             "earliest": _iso(self.earliest), "latest": _iso(self.latest)},
+                )  # fmt: skip
+
+
 @dataclass
 class WriteContext:
     """What a write needs besides the session, and what it asks of the caller afterwards."""
@@ -69,6 +103,8 @@ class WriteContext:
     default_transparent_events: str = "block"
     """``transparent_events`` of a new calendar that does not say (``sync.transparent_events``)."""
     force: bool = False
+    booking_bounds: BookingBounds | None = None
+    """Where direct bookings may lie; None: anywhere (the CLI's own checks apply)."""
     wake: bool = False
     """Set by a write that made a calendar due: the caller wakes the dispatcher after commit."""
     deleted_bookings: dict[uuid.UUID, int] = field(default_factory=dict)
@@ -332,6 +368,14 @@ class Products(Resource):
         self._check(values)
         super().update(session, rows, values, ctx)
 
+    def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:
+        """Delete products; the products linked to them get a new feed version."""
+        deleted = {row.id for row in rows}
+        graph = Graph.of(repo.dependency_links(session))
+        linked = {other for product_id in deleted for other in graph.related(product_id)}
+        repo.touch_feed_version(session, linked - deleted, ctx.now)
+        super().delete(session, rows, ctx)
+
     @staticmethod
     def _check(values: dict[str, Any]) -> None:
         if "timezone" in values:
@@ -405,7 +449,7 @@ class ExternalCalendars(Resource):
                     setattr(row, name, values[name])
             if "units" in values and values["units"] != row.units:
                 row.units = values["units"]
-                repo.get_product(session, row.product_id).bookings_changed_at = ctx.now
+                repo.touch_feed_version(session, [row.product_id], ctx.now)
             if "ical_url" in values and values["ical_url"] != row.ical_url:
                 row.ical_url = values["ical_url"]
                 row.tld = registrable_domain(row.ical_url)
@@ -468,10 +512,13 @@ class Bookings(Resource):
             updated_at=ctx.now,
         )
         _check_times(booking)
+        if ctx.booking_bounds is not None:
+            ctx.booking_bounds.check(booking)
         if booking.status in BLOCKING_STATUSES and not ctx.force:
             _check_capacity(session, booking)
         session.add(booking)
         session.flush()
+        repo.touch_feed_version(session, [booking.product_id], ctx.now)
         return booking
 
     def update(
@@ -488,6 +535,8 @@ class Bookings(Resource):
             booking.updated_at = ctx.now
             _check_times(booking)
             moved = (booking.starts_at, booking.ends_at) != before[:2]
+            if moved and ctx.booking_bounds is not None:
+                ctx.booking_bounds.check(booking)
             grown = booking.units > before[2]
             revived = before[3] not in BLOCKING_STATUSES
             if (
@@ -497,11 +546,14 @@ class Bookings(Resource):
             ):
                 _check_capacity(session, booking)
             session.flush()
+        repo.touch_feed_version(session, {booking.product_id for booking in bookings}, ctx.now)
 
     def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:
         """Delete direct bookings (imported ones: 409)."""
-        _refuse_imported(session, [row for row in rows if isinstance(row, Booking)], "deleted")
+        bookings = [row for row in rows if isinstance(row, Booking)]
+        _refuse_imported(session, bookings, "deleted")
         super().delete(session, rows, ctx)
+        repo.touch_feed_version(session, {booking.product_id for booking in bookings}, ctx.now)
 
 
 def _check_times(booking: Booking) -> None:
@@ -616,7 +668,9 @@ class CapacityGroupDependencies(Resource):
         self.check_references(session, values)
         repo.lock_links(session)
         repo.check_dependency(session, values["accumulator_id"], values["element_id"])
-        return super().create(session, values, ctx)
+        link = super().create(session, values, ctx)
+        repo.touch_feed_version(session, [values["accumulator_id"], values["element_id"]], ctx.now)
+        return link
 
     def update(
         self, session: Session, rows: Sequence[Base], values: dict[str, Any], ctx: WriteContext
@@ -632,15 +686,20 @@ class CapacityGroupDependencies(Resource):
                 values.get("element_id", row.element_id),
                 ignore_id=row.id,
             )
+            before = (row.accumulator_id, row.element_id)
             for name, value in values.items():
                 setattr(row, name, value)
             row.updated_at = ctx.now
             session.flush()
+            repo.touch_feed_version(session, {*before, row.accumulator_id, row.element_id}, ctx.now)
 
     def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:
-        """Remove dependencies (under :func:`repo.lock_links`)."""
+        """Remove dependencies (under :func:`repo.lock_links`); both ends get a new feed version."""
         repo.lock_links(session)
+        links = [row for row in rows if isinstance(row, CapacityGroupDependency)]
         super().delete(session, rows, ctx)
+        ends = {end for link in links for end in (link.accumulator_id, link.element_id)}
+        repo.touch_feed_version(session, ends, ctx.now)
 
 
 # --- the resources ---------------------------------------------------------------------
