@@ -29,7 +29,9 @@ from sqlalchemy.orm import (
 from calsync import __version__, reports
 from calsync.cli_keys import apikey_app
 from calsync.config import Settings, load_settings
+from calsync.core.feed_url import feed_url_problem
 from calsync.core.ical_in import ParsedFeed, parse_feed
+from calsync.core.redact import redact_url
 from calsync.errors import CalsyncError, ConfigError, InvalidFeed
 from calsync.feeds import FeedService, feed_path
 from calsync.fetch import FeedFetcher
@@ -629,9 +631,9 @@ def _check_timezone(name: str) -> str:
 
 
 def _check_feed_url(url: str) -> None:
-    scheme = url.split("://", 1)[0].lower()
-    if "://" not in url or scheme not in {"http", "https", "webcal"}:
-        msg = f"not a feed URL (http, https or webcal): {url!r}"
+    problem = feed_url_problem(url)
+    if problem is not None:
+        msg = f"not a feed URL: {problem} ({redact_url(url)})"
         raise typer.BadParameter(msg)
 
 

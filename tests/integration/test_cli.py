@@ -135,6 +135,15 @@ def test_bad_arguments_are_usage_errors(cli):
     assert cli("sync")[0] == 2
 
 
+def test_issue_truth_6_unfetchable_host_is_a_usage_error(cli):
+    """`calendars add` with http://0..0/x.ics exits 2 naming the empty label; nothing is added."""
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    code, _, err = cli("calendars", "add", product_id, "http://0..0/x.ics")
+    assert code == 2
+    assert "host '0..0' has an empty label" in err
+    assert cli("calendars", "list", "--json")[1].strip() == "[]"
+
+
 def test_preview_json_of_a_local_file(cli):
     """Preview --json prints blocks sorted by start: dates for all-day, UTC instants for timed."""
     code, out, _ = cli(
