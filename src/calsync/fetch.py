@@ -58,6 +58,7 @@ import httpcore
 import httpx
 
 from calsync import __version__
+from calsync.core.feed_url import host_problem
 from calsync.errors import (
     FeedBlocked,
     FeedGone,
@@ -81,6 +82,8 @@ _E = TypeVar("_E", bound=BaseException)
 
 DEFAULT_USER_AGENT = f"calsync/{__version__}"
 DEFAULT_MAX_CONNECTIONS_PER_ORIGIN = 100
+MAX_RETRY_AFTER_SECONDS = 365 * 24 * 3600.0
+"""The longest ``Retry-After`` read from a server; longer ones are read as this."""
 KEEPALIVE_EXPIRY_SECONDS = 5.0
 """How long an idle connection is kept for reuse (httpx's default)."""
 
@@ -650,7 +653,8 @@ def _http_url(url: str, *, base: httpx.URL | None = None) -> httpx.URL:
     """Resolve ``url`` against ``base`` and return it parsed, with a fetchable scheme.
 
     ``webcal://`` and ``webcals://`` become ``https://``; a scheme other than
-    http, https or webcal raises FeedBlocked.
+    http, https or webcal, or a host no resolver could look up (``0..0``, see
+    :func:`~calsync.core.feed_url.host_problem`), raises FeedBlocked.
     """
     try:
         parsed = base.join(url) if base is not None else httpx.URL(url)
@@ -664,6 +668,9 @@ def _http_url(url: str, *, base: httpx.URL | None = None) -> httpx.URL:
         )
     if not parsed.host:
         raise FeedBlocked(url=str(parsed), reason="URL has no host")
+    problem = host_problem(parsed.host)
+    if problem is not None:
+        raise FeedBlocked(url=str(parsed), reason=problem)
     return parsed if scheme == parsed.scheme else parsed.copy_with(scheme=scheme)
 
 
@@ -762,19 +769,23 @@ def _header(response: httpx.Response, name: str) -> str | None:
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
-    """Read Retry-After as seconds or as an HTTP date; None when absent or unreadable."""
+    """Read Retry-After as seconds or as an HTTP date; None when absent or unreadable.
+
+    At most a year (:data:`MAX_RETRY_AFTER_SECONDS`): a server asking for more,
+    or for a number of seconds no ``timedelta`` can hold, is read as asking a year.
+    """
     if value is None:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return min(float(value), MAX_RETRY_AFTER_SECONDS)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), MAX_RETRY_AFTER_SECONDS)
 
 
 def _translate(exc: httpx.HTTPError, url: str, settings: FetchSettings) -> FetchError:

@@ -249,12 +249,13 @@ def test_redirect_to_private_network_is_blocked(feed_server: FeedServer) -> None
 
 @pytest.mark.parametrize(
     ("retry_after", "expected"),
-    [("120", 120.0), ("soon", None), (None, None)],
+    [("120", 120.0), ("soon", None), (None, None), ("9" * 400, 365 * 24 * 3600.0)],
+    ids=["seconds", "unreadable", "absent", "beyond-a-year"],
 )
 def test_429_is_rate_limited_with_retry_after_seconds(
     feed_server: FeedServer, retry_after: str | None, expected: float | None
 ) -> None:
-    """429 raises FeedRateLimited carrying Retry-After in seconds (None if absent or unreadable)."""
+    """429 raises FeedRateLimited carrying Retry-After in seconds (None if unreadable, ≤ a year)."""
     headers = {"Retry-After": retry_after} if retry_after else {}
     feed_server.serve("/cal.ics", b"slow down", status=429, headers=headers)
     with pytest.raises(FeedRateLimited) as caught:
