@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import sys
 import uuid
 from collections.abc import Iterator, Sequence  # noqa: TC003 - Typer reads annotations at run time
@@ -35,6 +33,7 @@ from calsync.core.redact import redact_url
 from calsync.errors import CalsyncError, ConfigError, InvalidFeed
 from calsync.feeds import FeedService, feed_path
 from calsync.fetch import FeedFetcher
+from calsync.leases import cli_owner, owner_is_gone
 from calsync.logging import configure_logging
 from calsync.store import repo
 from calsync.store.db import Store
@@ -345,7 +344,7 @@ async def _sync_all(
     Returns one summary line per calendar and whether its sync failed.
     """
     lines: list[tuple[str, bool]] = []
-    owner = f"cli:{socket.gethostname()}:{os.getpid()}"
+    owner = cli_owner()
     show_progress = sys.stderr.isatty() and len(ids) > 1
     async with FeedFetcher(settings.fetch) as fetcher:
         with Progress(disable=not show_progress, transient=True) as progress:
@@ -368,7 +367,10 @@ def _claim(store: Store, settings: Settings, calendar_id: uuid.UUID, owner: str)
     now = utc_now()
     lease_until = now + timedelta(seconds=settings.sync.lease_seconds)
     with store.write() as session:
-        if repo.claim_calendar(session, calendar_id, owner=owner, now=now, lease_until=lease_until):
+        if repo.claim_calendar(
+            session, calendar_id, owner=owner, now=now, lease_until=lease_until,
+            owner_gone=owner_is_gone,
+        ):  # fmt: skip
             return True
         repo.request_sync(session, calendar_id, now=now)
         return False

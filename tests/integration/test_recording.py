@@ -125,10 +125,9 @@ def test_issue_truth_6_an_apply_that_raises_costs_only_that_sync(
 
     The broken one is recorded as its own failure: error, failed run, backoff.
     """
-    from calsync import sync
+    from calsync.core.diff import plan_sync
 
     finished = fetched(store, settings, clock, calendars)
-    plan_sync = sync.plan_sync
 
     def plan_that_breaks_on_u1(existing, blocks, **options):
         if any(block.key == "u1" for block in blocks):
