@@ -32,7 +32,10 @@ Caps: the decoded body is limited to ``max_bytes`` (gzip and deflate are
 decoded here with a bounded decompressor, so a gzip bomb never inflates past
 the cap), redirects to ``max_redirects``, and the whole fetch, redirects and
 body included, to ``timeout_seconds``. Cookies are neither stored nor sent:
-feeds of different accounts share hosts. Every httpx and httpcore exception is
+feeds of different accounts share hosts. Credentials in a feed URL
+(``https://user:pass@host/feed.ics``) are sent as HTTP Basic auth to that URL's
+origin (scheme, host, port) only, never to the origin a redirect leads to; the
+URL requested, and so every error, carries no user info. Every httpx and httpcore exception is
 translated once, where the request is made, into a
 :class:`~calsync.errors.FetchError`; nothing else escapes
 :meth:`FeedFetcher.fetch`.
@@ -41,6 +44,7 @@ translated once, where the request is made, into a
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import os
 import re
@@ -49,7 +53,7 @@ import ssl
 import time
 import zlib
 from collections.abc import AsyncIterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Self, TypeVar
@@ -596,19 +600,24 @@ class FeedFetcher:
         if last_modified is not None:
             conditional["If-Modified-Since"] = last_modified
         current = _http_url(url)
+        credentials = _Credentials.of(current)
         for _ in range(self._settings.max_redirects + 1):
-            outcome = await self._get(current, conditional)
+            authorization = credentials.header_for(current) if credentials else None
+            outcome = await self._get(_without_userinfo(current), conditional, authorization)
             if isinstance(outcome, FetchedFeed):
                 return outcome
             current = _http_url(outcome, base=current)
         raise FeedTooLarge(url=url, reason=f"more than {self._settings.max_redirects} redirects")
 
-    async def _get(self, target: httpx.URL, conditional: dict[str, str]) -> FetchedFeed | str:
+    async def _get(
+        self, target: httpx.URL, conditional: dict[str, str], authorization: str | None
+    ) -> FetchedFeed | str:
         """One request: the feed, or the Location to go to next."""
         url = str(target)
-        request = httpx.Request(
-            "GET", target, headers={**self._headers, **conditional}, extensions=self._extensions
-        )
+        headers = {**self._headers, **conditional}
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        request = httpx.Request("GET", target, headers=headers, extensions=self._extensions)
         try:
             response = await self._transport.handle_async_request(request)
             try:
@@ -647,6 +656,38 @@ class FeedFetcher:
         return FetchedFeed(
             status=status, body=body, etag=etag, last_modified=last_modified, url=url
         )
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int]:
+    return (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
+
+
+@dataclass(frozen=True, slots=True)
+class _Credentials:
+    """``user:password@`` of a feed URL, sent as HTTP Basic auth to that URL's origin only."""
+
+    origin: tuple[str, str, int]
+    header: str = field(repr=False)
+
+    @classmethod
+    def of(cls, url: httpx.URL) -> _Credentials | None:
+        """The credentials in ``url``, or None if it has no user info."""
+        if not url.userinfo:
+            return None
+        pair = f"{url.username}:{url.password}".encode()
+        return cls(_origin(url), f"Basic {base64.b64encode(pair).decode('ascii')}")
+
+    def header_for(self, url: httpx.URL) -> str | None:
+        """The Authorization header for ``url``: only on the same scheme, host and port."""
+        return self.header if _origin(url) == self.origin else None
+
+
+def _without_userinfo(url: httpx.URL) -> httpx.URL:
+    """``url`` as it is requested: credentials go in a header, never in the request line."""
+    return url.copy_with(userinfo=b"") if url.userinfo else url
 
 
 def _http_url(url: str, *, base: httpx.URL | None = None) -> httpx.URL:

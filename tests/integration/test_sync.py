@@ -686,3 +686,30 @@ def test_issue_truth_6_a_retry_after_beyond_any_date_is_recorded(
     result = run(store, settings, product_calendar, clock)
     assert result.outcome == "failed"
     assert status(store, product_calendar).next_sync_at == NOW + timedelta(hours=6)
+
+
+# Issue "Reliability, round 2", §4: credentials in feed URLs.
+
+
+@pytest.mark.parametrize(("password", "outcome"), [("s3cret", "changed"), ("wr0ng", "failed")])
+def test_issue_reliability_4_credentials_in_the_url_reach_the_feed_and_no_log(
+    store, settings, feed_server, clock, password, outcome
+):
+    """user:pass@ in a calendar's URL is sent as Basic auth; no log line, error or run shows it."""
+    feed_server.serve("/private.ics", calendar(*THREE_STAYS), basic_auth=("owner", "s3cret"))
+    url = feed_server.url("/private.ics").replace("//", f"//owner:{password}@", 1)
+    with store.write() as session:
+        product = repo.add_product(session, name="Flat", timezone="UTC", capacity=1, now=NOW)
+        calendar_id = repo.add_calendar(
+            session, product_id=product.id, name="x", ical_url=url, time_offset=0, active=True,
+            now=NOW,
+        ).id  # fmt: skip
+    with structlog.testing.capture_logs() as logs:
+        result = run(store, settings, calendar_id, clock)
+    assert (result.outcome, result.http_status) == (outcome, 200 if outcome == "changed" else 401)
+    shown = [
+        str(logs),
+        status(store, calendar_id).error,
+        *(r.error for r in runs(store, calendar_id)),
+    ]
+    assert not [text for text in shown if text and password in text]
