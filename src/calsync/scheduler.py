@@ -144,16 +144,19 @@ class Dispatcher:
         if free <= 0:
             self._backlog = True
             return
-        claims = await asyncio.to_thread(self._claim, free)
+        now = self._clock()
+        self._paused_until = {h: until for h, until in self._paused_until.items() if until > now}
+        claims = await asyncio.to_thread(self._claim, free, frozenset(self._paused_until))
         self._backlog = len(claims) == free
         for claim, feed in claims:
             self._host_load[claim.host] += 1
             task = asyncio.create_task(self._sync(claim, feed), name=f"sync {claim.calendar_id}")
             self._tasks[claim.calendar_id] = task
 
-    def _claim(self, limit: int) -> list[tuple[repo.Claim, FeedToSync]]:
+    def _claim(
+        self, limit: int, paused_hosts: frozenset[str]
+    ) -> list[tuple[repo.Claim, FeedToSync]]:
         now = self._clock()
-        self._paused_until = {h: until for h, until in self._paused_until.items() if until > now}
         with self._store.write() as session:
             claims = repo.claim_due(
                 session,
@@ -163,7 +166,7 @@ class Dispatcher:
                 limit=limit,
                 host_load=self._host_load,
                 max_per_host=self._settings.sync.max_per_host,
-                paused_hosts=self._paused_until.keys(),
+                paused_hosts=paused_hosts,
                 gone_owners=self._find_gone_owners(session, now),
             )
             ids = [claim.calendar_id for claim in claims]
@@ -182,9 +185,10 @@ class Dispatcher:
     async def _record(self, host: str, finished: FinishedSync) -> SyncResult:
         """Pause ``host`` if its answer asked for it, then hand the sync to the recorder."""
         pause = finished.host_pause
-        if pause is not None:
+        if pause:
             until = finished.recording.finished_at + pause
-            if until > self._paused_until.get(host, until - pause):
+            paused = self._paused_until.get(host)
+            if paused is None or until > paused:
                 self._paused_until[host] = until
                 log.info("host.paused", host=host, until=until.isoformat())
         return await self._recorder.record(finished)
