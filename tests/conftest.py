@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -52,6 +54,13 @@ def calendar(*events: str, head: str = "") -> bytes:
     )
     prodid = "" if "PRODID" in head else "PRODID:-//calsync tests//EN\r\n"
     return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n{prodid}{head}{body}END:VCALENDAR\r\n".encode()
+
+
+def dead_pid() -> int:
+    """The pid of a process of this host that has finished (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
 
 
 def make_settings(database_url: str, **sections: dict[str, object]) -> Settings:

@@ -15,6 +15,7 @@ sets, so stopping never waits for them.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip as gzip_module
 import socket
@@ -51,6 +52,7 @@ class _Route:
     content_length: bool = True
     drip_interval: float | None = None
     delay: float = 0.0
+    basic_auth: tuple[str, str] | None = None
 
 
 class FeedServer:
@@ -94,6 +96,7 @@ class FeedServer:
         drip_interval: float | None = None,
         delay: float = 0.0,
         content_length: bool = True,
+        basic_auth: tuple[str, str] | None = None,
     ) -> None:
         """(Re)define a route.
 
@@ -102,6 +105,8 @@ class FeedServer:
         compresses the body when the client accepts gzip. ``drip_interval``
         sends the body one byte at a time; ``delay`` waits before answering.
         ``content_length=False`` sends the body chunked, without a length.
+        With ``basic_auth`` (user, password) a request without those HTTP Basic
+        credentials gets 401.
         """
         all_headers = {"Content-Type": content_type, **(headers or {})}
         self._define(
@@ -116,6 +121,7 @@ class FeedServer:
                 content_length=content_length,
                 drip_interval=drip_interval,
                 delay=delay,
+                basic_auth=basic_auth,
             ),
         )
 
@@ -259,6 +265,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer_route(route, headers)
 
     def _answer_route(self, route: _Route, request_headers: dict[str, str]) -> None:
+        if route.basic_auth is not None:
+            user, password = route.basic_auth
+            expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            if request_headers.get("authorization") != expected:
+                self._answer(401, b"unauthorized\n", {"WWW-Authenticate": 'Basic realm="feeds"'})
+                return
         validators = {
             name: value
             for name, value in (("ETag", route.etag), ("Last-Modified", route.last_modified))

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import sys
 import uuid
 from collections.abc import Iterator, Sequence  # noqa: TC003 - Typer reads annotations at run time
@@ -29,11 +27,14 @@ from sqlalchemy.orm import (
 from calsync import __version__, reports
 from calsync.cli_keys import apikey_app
 from calsync.config import Settings, load_settings
+from calsync.core.feed_url import feed_url_problem
 from calsync.core.ical_in import ParsedFeed, TransparentEvents, parse_feed
+from calsync.core.redact import redact_url
 from calsync.core.text import check_plain_text
 from calsync.errors import CalsyncError, ConfigError, InvalidFeed
 from calsync.feeds import FeedService, feed_path
 from calsync.fetch import FeedFetcher
+from calsync.leases import cli_owner, owner_is_gone
 from calsync.logging import configure_logging
 from calsync.store import repo
 from calsync.store.db import Store
@@ -396,7 +397,7 @@ async def _sync_all(
     Returns one summary line per calendar and whether its sync failed.
     """
     lines: list[tuple[str, bool]] = []
-    owner = f"cli:{socket.gethostname()}:{os.getpid()}"
+    owner = cli_owner()
     show_progress = sys.stderr.isatty() and len(ids) > 1
     async with FeedFetcher(settings.fetch) as fetcher:
         with Progress(disable=not show_progress, transient=True) as progress:
@@ -419,7 +420,10 @@ def _claim(store: Store, settings: Settings, calendar_id: uuid.UUID, owner: str)
     now = utc_now()
     lease_until = now + timedelta(seconds=settings.sync.lease_seconds)
     with store.write() as session:
-        if repo.claim_calendar(session, calendar_id, owner=owner, now=now, lease_until=lease_until):
+        if repo.claim_calendar(
+            session, calendar_id, owner=owner, now=now, lease_until=lease_until,
+            owner_gone=owner_is_gone,
+        ):  # fmt: skip
             return True
         repo.request_sync(session, calendar_id, now=now)
         return False
@@ -686,9 +690,9 @@ def _check_timezone(name: str) -> str:
 
 
 def _check_feed_url(url: str) -> None:
-    scheme = url.split("://", 1)[0].lower()
-    if "://" not in url or scheme not in {"http", "https", "webcal"}:
-        msg = f"not a feed URL (http, https or webcal): {url!r}"
+    problem = feed_url_problem(url)
+    if problem is not None:
+        msg = f"not a feed URL: {problem} ({redact_url(url)})"
         raise typer.BadParameter(msg)
 
 

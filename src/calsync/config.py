@@ -81,14 +81,17 @@ class ServerSettings(_Section):
         return f"http://{host}:{self.port}"
 
 
+_YEAR_MINUTES = 365 * 24 * 60
+
+
 class SyncSettings(_Section):
     """How feeds become bookings, and how often."""
 
-    interval_minutes: float = Field(default=15.0, gt=0)
+    interval_minutes: float = Field(default=15.0, gt=0, le=_YEAR_MINUTES)
     tick_seconds: float = Field(default=5.0, gt=0)
     max_concurrent: int = Field(default=16, gt=0)
     max_per_host: int = Field(default=2, gt=0)
-    max_backoff_minutes: float = Field(default=360.0, gt=0)
+    max_backoff_minutes: float = Field(default=360.0, gt=0, le=_YEAR_MINUTES)
     disable_after_days: float = Field(default=0.0, ge=0)
     lease_seconds: float = Field(default=120.0, gt=0)
     parse_workers: int = Field(default=0, ge=0)

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import gc
 import os
-import secrets
 import signal
 import socket
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from calsync import __version__, reports
 from calsync.errors import CalsyncError, ConfigError
 from calsync.feeds import FeedReadLog, FeedService, StaleReaderWatch
 from calsync.fetch import FeedFetcher
+from calsync.leases import replica_owner
 from calsync.metrics import Metrics
 from calsync.parsing import ParsePool
 from calsync.scheduler import Dispatcher
@@ -45,11 +45,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("calsync.daemon")
 _EXIT_NOW = 130
 _GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (Python's default: 700)
-
-
-def replica_id() -> str:
-    """This process's name in leases: host, pid and a random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class _Server(uvicorn.Server):
@@ -75,7 +70,7 @@ async def run_daemon(settings: Settings) -> int:
                 settings=settings,
                 fetcher=fetcher,
                 parse_pool=parse_pool,
-                owner=replica_id(),
+                owner=replica_owner(),
                 metrics=metrics,
             )
             feed_service = FeedService(store, settings.feeds)

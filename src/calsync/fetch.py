@@ -32,7 +32,10 @@ Caps: the decoded body is limited to ``max_bytes`` (gzip and deflate are
 decoded here with a bounded decompressor, so a gzip bomb never inflates past
 the cap), redirects to ``max_redirects``, and the whole fetch, redirects and
 body included, to ``timeout_seconds``. Cookies are neither stored nor sent:
-feeds of different accounts share hosts. Every httpx and httpcore exception is
+feeds of different accounts share hosts. Credentials in a feed URL
+(``https://user:pass@host/feed.ics``) are sent as HTTP Basic auth to that URL's
+origin (scheme, host, port) only, never to the origin a redirect leads to; the
+URL requested, and so every error, carries no user info. Every httpx and httpcore exception is
 translated once, where the request is made, into a
 :class:`~calsync.errors.FetchError`; nothing else escapes
 :meth:`FeedFetcher.fetch`.
@@ -41,6 +44,7 @@ translated once, where the request is made, into a
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import os
 import re
@@ -49,7 +53,7 @@ import ssl
 import time
 import zlib
 from collections.abc import AsyncIterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Self, TypeVar
@@ -58,6 +62,7 @@ import httpcore
 import httpx
 
 from calsync import __version__
+from calsync.core.feed_url import host_problem
 from calsync.errors import (
     FeedBlocked,
     FeedGone,
@@ -81,6 +86,8 @@ _E = TypeVar("_E", bound=BaseException)
 
 DEFAULT_USER_AGENT = f"calsync/{__version__}"
 DEFAULT_MAX_CONNECTIONS_PER_ORIGIN = 100
+MAX_RETRY_AFTER_SECONDS = 365 * 24 * 3600.0
+"""The longest ``Retry-After`` read from a server; longer ones are read as this."""
 KEEPALIVE_EXPIRY_SECONDS = 5.0
 """How long an idle connection is kept for reuse (httpx's default)."""
 
@@ -593,19 +600,24 @@ class FeedFetcher:
         if last_modified is not None:
             conditional["If-Modified-Since"] = last_modified
         current = _http_url(url)
+        credentials = _Credentials.of(current)
         for _ in range(self._settings.max_redirects + 1):
-            outcome = await self._get(current, conditional)
+            authorization = credentials.header_for(current) if credentials else None
+            outcome = await self._get(_without_userinfo(current), conditional, authorization)
             if isinstance(outcome, FetchedFeed):
                 return outcome
             current = _http_url(outcome, base=current)
         raise FeedTooLarge(url=url, reason=f"more than {self._settings.max_redirects} redirects")
 
-    async def _get(self, target: httpx.URL, conditional: dict[str, str]) -> FetchedFeed | str:
+    async def _get(
+        self, target: httpx.URL, conditional: dict[str, str], authorization: str | None
+    ) -> FetchedFeed | str:
         """One request: the feed, or the Location to go to next."""
         url = str(target)
-        request = httpx.Request(
-            "GET", target, headers={**self._headers, **conditional}, extensions=self._extensions
-        )
+        headers = {**self._headers, **conditional}
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        request = httpx.Request("GET", target, headers=headers, extensions=self._extensions)
         try:
             response = await self._transport.handle_async_request(request)
             try:
@@ -646,11 +658,44 @@ class FeedFetcher:
         )
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int]:
+    return (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
+
+
+@dataclass(frozen=True, slots=True)
+class _Credentials:
+    """``user:password@`` of a feed URL, sent as HTTP Basic auth to that URL's origin only."""
+
+    origin: tuple[str, str, int]
+    header: str = field(repr=False)
+
+    @classmethod
+    def of(cls, url: httpx.URL) -> _Credentials | None:
+        """The credentials in ``url``, or None if it has no user info."""
+        if not url.userinfo:
+            return None
+        pair = f"{url.username}:{url.password}".encode()
+        return cls(_origin(url), f"Basic {base64.b64encode(pair).decode('ascii')}")
+
+    def header_for(self, url: httpx.URL) -> str | None:
+        """The Authorization header for ``url``: only on the same scheme, host and port."""
+        return self.header if _origin(url) == self.origin else None
+
+
+def _without_userinfo(url: httpx.URL) -> httpx.URL:
+    """``url`` as it is requested: credentials go in a header, never in the request line."""
+    return url.copy_with(userinfo=b"") if url.userinfo else url
+
+
 def _http_url(url: str, *, base: httpx.URL | None = None) -> httpx.URL:
     """Resolve ``url`` against ``base`` and return it parsed, with a fetchable scheme.
 
     ``webcal://`` and ``webcals://`` become ``https://``; a scheme other than
-    http, https or webcal raises FeedBlocked.
+    http, https or webcal, or a host no resolver could look up (``0..0``, see
+    :func:`~calsync.core.feed_url.host_problem`), raises FeedBlocked.
     """
     try:
         parsed = base.join(url) if base is not None else httpx.URL(url)
@@ -664,6 +709,9 @@ def _http_url(url: str, *, base: httpx.URL | None = None) -> httpx.URL:
         )
     if not parsed.host:
         raise FeedBlocked(url=str(parsed), reason="URL has no host")
+    problem = host_problem(parsed.host)
+    if problem is not None:
+        raise FeedBlocked(url=str(parsed), reason=problem)
     return parsed if scheme == parsed.scheme else parsed.copy_with(scheme=scheme)
 
 
@@ -762,19 +810,23 @@ def _header(response: httpx.Response, name: str) -> str | None:
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
-    """Read Retry-After as seconds or as an HTTP date; None when absent or unreadable."""
+    """Read Retry-After as seconds or as an HTTP date; None when absent or unreadable.
+
+    At most a year (:data:`MAX_RETRY_AFTER_SECONDS`): a server asking for more,
+    or for a number of seconds no ``timedelta`` can hold, is read as asking a year.
+    """
     if value is None:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return min(float(value), MAX_RETRY_AFTER_SECONDS)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), MAX_RETRY_AFTER_SECONDS)
 
 
 def _translate(exc: httpx.HTTPError, url: str, settings: FetchSettings) -> FetchError:

@@ -8,12 +8,18 @@ batched: a claim reads what its syncs need in the same transaction, finished
 syncs are written together (:class:`~calsync.sync.SyncRecorder`), and one job
 renews the leases of every sync in flight. While calendars wait, a claim is
 made when a quarter of the slots is free, not after every sync.
+
+Politeness: a 429 or 503 with ``Retry-After`` pauses every calendar of that
+feed host in this process until then (no fetch of the host is started), not
+only the one that got it. A lease held by a process of this host that is gone
+(see :mod:`calsync.leases`) is claimed at once, not after it expires.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -21,15 +27,17 @@ from typing import TYPE_CHECKING
 import structlog
 
 from calsync.errors import CalsyncError
+from calsync.leases import owner_is_gone
 from calsync.store import repo
 from calsync.store.models import utc_now
-from calsync.sync import FeedToSync, SyncRecorder, read_feeds, sync_feed
+from calsync.sync import FeedToSync, FinishedSync, SyncRecorder, SyncResult, read_feeds, sync_feed
 
 if TYPE_CHECKING:
     import uuid
     from collections.abc import Callable
 
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from sqlalchemy.orm import Session
 
     from calsync.config import Settings
     from calsync.fetch import FeedFetcher
@@ -45,6 +53,8 @@ _RENEW_JOB = "renew"
 _GAUGES_EVERY = timedelta(seconds=1)
 """At most this often the gauges are read: a dispatcher woken a dozen times a second
 (a slot freed each time) spent 10 % of a core counting due calendars."""
+_LEASE_OWNERS_EVERY = timedelta(seconds=1)
+"""At most this often the owners of valid leases are read to find those that are gone."""
 
 
 class Dispatcher:
@@ -80,6 +90,9 @@ class Dispatcher:
         self._recorder = SyncRecorder(store)
         self._refill = max(1, settings.sync.max_concurrent // 4)
         self._gauges_read_at: datetime | None = None
+        self._paused_until: dict[str, datetime] = {}
+        self._gone_owners: frozenset[str] = frozenset()
+        self._owners_read_at: datetime | None = None
 
     @property
     def running(self) -> bool:
@@ -131,14 +144,18 @@ class Dispatcher:
         if free <= 0:
             self._backlog = True
             return
-        claims = await asyncio.to_thread(self._claim, free)
+        now = self._clock()
+        self._paused_until = {h: until for h, until in self._paused_until.items() if until > now}
+        claims = await asyncio.to_thread(self._claim, free, frozenset(self._paused_until))
         self._backlog = len(claims) == free
         for claim, feed in claims:
             self._host_load[claim.host] += 1
             task = asyncio.create_task(self._sync(claim, feed), name=f"sync {claim.calendar_id}")
             self._tasks[claim.calendar_id] = task
 
-    def _claim(self, limit: int) -> list[tuple[repo.Claim, FeedToSync]]:
+    def _claim(
+        self, limit: int, paused_hosts: frozenset[str]
+    ) -> list[tuple[repo.Claim, FeedToSync]]:
         now = self._clock()
         with self._store.write() as session:
             claims = repo.claim_due(
@@ -149,20 +166,45 @@ class Dispatcher:
                 limit=limit,
                 host_load=self._host_load,
                 max_per_host=self._settings.sync.max_per_host,
+                paused_hosts=paused_hosts,
+                gone_owners=self._find_gone_owners(session, now),
             )
             ids = [claim.calendar_id for claim in claims]
             return list(zip(claims, read_feeds(session, ids, self._settings, now), strict=True))
+
+    def _find_gone_owners(self, session: Session, now: datetime) -> frozenset[str]:
+        """Owners of valid leases that are dead processes of this host (read once a second)."""
+        if self._owners_read_at is None or now - self._owners_read_at >= _LEASE_OWNERS_EVERY:
+            self._owners_read_at = now
+            owners = repo.lease_owners(session, now=now) - {self.owner}
+            self._gone_owners = frozenset(filter(owner_is_gone, owners))
+            if self._gone_owners:
+                log.info("lease.owners_gone", owners=sorted(self._gone_owners))
+        return self._gone_owners
+
+    async def _record(self, host: str, finished: FinishedSync) -> SyncResult:
+        """Pause ``host`` if its answer asked for it, then hand the sync to the recorder."""
+        pause = finished.host_pause
+        if pause:
+            until = finished.recording.finished_at + pause
+            paused = self._paused_until.get(host)
+            if paused is None or until > paused:
+                self._paused_until[host] = until
+                log.info("host.paused", host=host, until=until.isoformat())
+        return await self._recorder.record(finished)
 
     async def _sync(self, claim: repo.Claim, feed: FeedToSync) -> None:
         try:
             result = await sync_feed(
                 feed, fetcher=self._fetcher, settings=self._settings, clock=self._clock,
                 parse=self._parse_pool.parse, lease_owner=self.owner,
-                record=self._recorder.record,
+                record=functools.partial(self._record, claim.host),
             )  # fmt: skip
             self._metrics.observe(result, claim.tld)
         except CalsyncError as exc:
             log.warning("sync.aborted", calendar_id=str(claim.calendar_id), error=str(exc))
+        except Exception:
+            log.exception("sync.aborted", calendar_id=str(claim.calendar_id))
         finally:
             self._tasks.pop(claim.calendar_id, None)
             self._host_load[claim.host] -= 1

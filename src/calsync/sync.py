@@ -36,7 +36,7 @@ from calsync.core.ical_in import (
 )
 from calsync.core.redact import redact_url
 from calsync.core.schedule import SyncSchedule
-from calsync.errors import CalsyncError, FeedError, FeedHttpError, FeedRateLimited
+from calsync.errors import FeedError, FeedHttpError, FeedRateLimited
 from calsync.store import repo
 from calsync.store.models import ExternalCalendar, utc_now
 
@@ -46,13 +46,14 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from calsync.config import Settings
-    from calsync.fetch import FeedFetcher
+    from calsync.fetch import FeedFetcher, FetchedFeed
     from calsync.store.db import Store
 
 Outcome = Literal["changed", "unchanged", "not_modified", "failed", "held"]
 Parser = Callable[[bytes, ParseOptions], Awaitable[ParsedFeed]]
 log = structlog.get_logger("calsync.sync")
 _LOGGED_SKIPS = 20
+_CRASH_DETAIL = 200
 _ANONYMOUS = re.compile(
     r"|(?:.*\()?(?:not available|unavailable|blocked|busy|closed)(?:\).*)?"
     r"|closed\s*-\s*not available|.*\(not available\)"
@@ -89,7 +90,6 @@ class FeedToSync:
     last_modified: str | None
     content_digest: str | None
     prodid: str | None
-    held: bool
     options: ParseOptions
 
 
@@ -161,7 +161,12 @@ async def _parse_in_thread(body: bytes, options: ParseOptions) -> ParsedFeed:
 
 
 async def _fetch_and_parse(feed: FeedToSync, fetcher: FeedFetcher, parse: Parser) -> _Read:
-    """Fetch the feed and parse it unless it is unchanged; a failure is a value, not a raise."""
+    """Fetch the feed and parse it unless it is unchanged; a failure is a value, not a raise.
+
+    Whatever goes wrong, calsync's own errors and any other exception alike, ends
+    as a failed read: the sync is recorded as this calendar's failure, never lost.
+    """
+    fetched: FetchedFeed | None = None
     try:
         fetched = await fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified)
         if fetched.status == 304:  # noqa: PLR2004
@@ -184,16 +189,18 @@ async def _fetch_and_parse(feed: FeedToSync, fetcher: FeedFetcher, parse: Parser
             options.past_days,
             options.horizon_days,
         )
-        unchanged = digest == feed.content_digest and not feed.held
-        parsed = None if unchanged else await parse(body, options)
+        parsed = None if digest == feed.content_digest else await parse(body, options)
     except FeedError as exc:
-        status = exc.status if isinstance(exc, FeedHttpError) else None
+        status = exc.status if isinstance(exc, FeedHttpError) else _status(fetched)
         retry_after = (
             timedelta(seconds=exc.retry_after_seconds)
             if isinstance(exc, FeedRateLimited) and exc.retry_after_seconds is not None
             else None
         )
         return _Read("failed", http_status=status, error=str(exc), retry_after=retry_after)
+    except Exception as exc:
+        log.exception("sync.crashed", calendar_id=str(feed.id), url=redact_url(feed.url))
+        return _Read("failed", http_status=_status(fetched), error=_crash_message(exc))
     return _Read(
         "unchanged",
         http_status=fetched.status,
@@ -202,6 +209,17 @@ async def _fetch_and_parse(feed: FeedToSync, fetcher: FeedFetcher, parse: Parser
         etag=fetched.etag,
         last_modified=fetched.last_modified,
     )
+
+
+def _status(fetched: FetchedFeed | None) -> int | None:
+    """The HTTP status of a fetch that answered, for a failure found after it (an HTML page)."""
+    return fetched.status if fetched is not None else None
+
+
+def _crash_message(exc: Exception) -> str:
+    """A failure calsync did not foresee, named by its type (the log line has the traceback)."""
+    detail = str(exc)[:_CRASH_DETAIL]
+    return f"internal error: {type(exc).__name__}" + (f": {detail}" if detail else "")
 
 
 def read_feeds(
@@ -221,7 +239,6 @@ def read_feeds(
             last_modified=calendar.last_modified,
             content_digest=calendar.content_digest,
             prodid=calendar.prodid,
-            held=calendar.held_since is not None,
             options=parse_options(
                 settings,
                 now=now,
@@ -281,34 +298,72 @@ class FinishedSync:
     read: _Read
     recording: _Recording
 
+    @property
+    def host_pause(self) -> timedelta | None:
+        """How long the feed's host asked to be left alone, or None.
+
+        A 429 or 503 with ``Retry-After`` asks it for every feed of that host,
+        not only this one; capped by ``sync.max_backoff_minutes`` as the
+        calendar's own retry is.
+        """
+        if self.read.retry_after is None:
+            return None
+        return _schedule(self.recording.settings).next_delay(
+            failures=1, retry_after=self.read.retry_after
+        )
+
 
 def record_syncs(store: Store, finished: Sequence[FinishedSync]) -> list[SyncResult]:
     """Write finished syncs in one transaction; if that fails, each in its own.
 
     Each sync's bookings, calendar status and sync run are written together or
-    not at all; a sync whose lease another owner holds now writes nothing.
+    not at all; a sync whose lease another owner holds now writes nothing. A
+    sync whose own transaction fails (its plan or apply raised, the database
+    refused it) is written once more as a failure of that calendar, naming the
+    error, in a fresh transaction; only if that fails too is nothing written.
     """
     try:
-        with store.write() as session:
-            calendars = repo.load_calendars(session, [item.feed.id for item in finished])
-            results = [_record_in(session, item, calendars) for item in finished]
-            repo.add_sync_runs(
-                session,
-                [
-                    _sync_run(item, result)
-                    for item, result in zip(finished, results, strict=True)
-                    if not result.unwritten
-                ],
-            )
-    except CalsyncError:
-        if len(finished) == 1:
-            log.exception("sync.record_failed", calendar_id=str(finished[0].feed.id))
-            results = [_unwritten(finished[0], "the database refused the result")]
-        else:
+        results = _write(store, finished)
+    except Exception as exc:  # noqa: BLE001 - written as that calendar's failure and logged
+        if len(finished) > 1:
             return [result for item in finished for result in record_syncs(store, [item])]
+        results = [_record_crash(store, finished[0], exc)]
     for item, result in zip(finished, results, strict=True):
         _log(item.feed, result)
     return results
+
+
+def _write(store: Store, finished: Sequence[FinishedSync]) -> list[SyncResult]:
+    with store.write() as session:
+        calendars = repo.load_calendars(session, [item.feed.id for item in finished])
+        results = [_record_in(session, item, calendars) for item in finished]
+        repo.add_sync_runs(
+            session,
+            [
+                _sync_run(item, result)
+                for item, result in zip(finished, results, strict=True)
+                if not result.unwritten
+            ],
+        )
+    return results
+
+
+def _record_crash(store: Store, item: FinishedSync, exc: Exception) -> SyncResult:
+    """Write a sync whose transaction raised ``exc`` as a failure, or nothing if that fails too."""
+    log.error(
+        "sync.record_failed", calendar_id=str(item.feed.id), exc_info=exc,
+        error=f"{type(exc).__name__}: {exc}",
+    )  # fmt: skip
+    if item.read.outcome == "failed":  # the failure itself could not be written
+        return _unwritten(item, "the database refused the result")
+    error = f"recording the result failed: {_crash_message(exc)}"
+    failure = replace(item, read=_Read("failed", http_status=item.read.http_status, error=error))
+    try:
+        [result] = _write(store, [failure])
+    except Exception:
+        log.exception("sync.record_failed", calendar_id=str(item.feed.id))
+        return _unwritten(item, "the database refused the result")
+    return result
 
 
 class SyncRecorder:
@@ -388,6 +443,8 @@ def _record_in(
     else:
         if read.parsed is not None:
             result = _apply(session, calendar, feed, read.parsed, result, record.settings)
+        else:
+            result = _confirm_unchanged(session, calendar, result, feed.options.now)
         calendar.content_digest = read.digest
         calendar.last_synced = record.finished_at
         calendar.failure_count = 0
@@ -395,6 +452,21 @@ def _record_in(
         calendar.last_modified = read.last_modified
     _schedule_next(calendar, read, record)
     return result
+
+
+def _confirm_unchanged(
+    session: Session, calendar: ExternalCalendar, result: SyncResult, now: datetime
+) -> SyncResult:
+    """A feed that is as it was (304, or the same digest): the last failure is over.
+
+    Deletions held by the last fetch are confirmed: this one shows the same absence.
+    """
+    calendar.error = None
+    if calendar.held_since is None:
+        return result
+    deleted = repo.release_held(session, calendar.id, now=now)
+    log.info("sync.held_confirmed", calendar_id=str(calendar.id), deleted=deleted)
+    return replace(result, outcome="changed", deleted=deleted)
 
 
 def _record_failure(calendar: ExternalCalendar, read: _Read, record: _Recording) -> None:
@@ -410,15 +482,18 @@ def _record_failure(calendar: ExternalCalendar, read: _Read, record: _Recording)
         )
 
 
-def _schedule_next(calendar: ExternalCalendar, read: _Read, record: _Recording) -> None:
-    """Set next_sync_at, clear a manual request this sync served, release the lease."""
-    sync = record.settings.sync
-    schedule = SyncSchedule(
+def _schedule(settings: Settings) -> SyncSchedule:
+    sync = settings.sync
+    return SyncSchedule(
         interval=timedelta(minutes=sync.interval_minutes),
         max_backoff=timedelta(minutes=sync.max_backoff_minutes),
     )
+
+
+def _schedule_next(calendar: ExternalCalendar, read: _Read, record: _Recording) -> None:
+    """Set next_sync_at, clear a manual request this sync served, release the lease."""
     failures = calendar.failure_count if read.outcome == "failed" else 0
-    delay = schedule.next_delay(
+    delay = _schedule(record.settings).next_delay(
         failures=failures,
         retry_after=read.retry_after,
         jitter=random.random(),  # noqa: S311
@@ -462,7 +537,7 @@ def _apply(
     )
     if echoes:
         log.info("feed.echoes_marked", calendar_id=str(calendar.id), count=echoes)
-    _log_feed_problems(parsed)
+    _log_feed_problems(feed, parsed)
     calendar.prodid = parsed.prodid
     calendar.event_count = len(parsed.blocks)
     if plan.changes_bookings:
@@ -500,7 +575,7 @@ def anonymous_summary(own_summary: str) -> Callable[[str], bool]:
     return anonymous
 
 
-def _log_feed_problems(parsed: ParsedFeed) -> None:
+def _log_feed_problems(feed: FeedToSync, parsed: ParsedFeed) -> None:
     """One line naming the skipped events and warnings a host may want to fix at the channel."""
     skipped = [
         {"uid": event.uid, "reason": event.reason}
@@ -510,6 +585,9 @@ def _log_feed_problems(parsed: ParsedFeed) -> None:
     if skipped or parsed.warnings:
         log.info(
             "feed.events_skipped",
+            calendar_id=str(feed.id),
+            product_id=str(feed.product_id),
+            tld=feed.tld,
             skipped=skipped[:_LOGGED_SKIPS],
             skipped_total=len(skipped),
             warnings=list(parsed.warnings),

@@ -741,6 +741,37 @@ def test_transparent_events_defaults_to_the_setting_and_is_patchable(store, cloc
         assert "transparent_events: expected one of block, skip" == answer["message"]
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://0..0/x.ics", "host '0..0' has an empty label"),
+        ("http://exa mple.com/x.ics", "has characters a host name cannot have"),
+        (f"https://{'a' * 64}.example.com/x.ics", "label longer than 63 characters"),
+        ("https://", "the URL has no host"),
+    ],
+    ids=["empty-label", "space", "long-label", "no-host"],
+)
+def test_issue_truth_6_unfetchable_hosts_are_400_on_create_and_update(
+    client, products, url, reason
+):
+    """A host no resolver can look up is refused with the reason, on POST and on PATCH."""
+    body = {"product_id": products["Cabin"]["id"], "ical_url": url}
+    answer = error(client.post("/v1/external_calendars", json=body), 400, "bad_request")
+    assert reason in answer["message"]
+    [calendar] = create(client, "external_calendars", body | {"ical_url": "https://a.example/x"})
+    patched = client.patch(f"/v1/external_calendars?id=eq.{calendar['id']}", json={"ical_url": url})
+    assert reason in error(patched, 400, "bad_request")["message"]
+
+
+def test_a_refused_url_is_not_echoed_with_its_password(client, products):
+    """The 400 for a bad URL names the reason but not the URL's user info or query."""
+    url = "http://user:s3cret@0..0/x.ics?t=token"
+    body = {"product_id": products["Cabin"]["id"], "ical_url": url}
+    answer = error(client.post("/v1/external_calendars", json=body), 400, "bad_request")
+    assert "s3cret" not in answer["message"]
+    assert "token" not in answer["message"]
+
+
 def test_patch_sync_requested_at_wakes_the_dispatcher(client, clock, products, wakes):
     """PATCH of sync_requested_at, whatever its value, sets it to now and wakes the dispatcher."""
     [calendar] = create(

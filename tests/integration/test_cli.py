@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,8 @@ from typer.testing import CliRunner
 from calsync import __version__
 from calsync.cli import app
 from calsync.store import repo
-from conftest import FEEDS, calendar
+from calsync.store.db import Store
+from conftest import FEEDS, calendar, dead_pid, make_settings
 
 STAYS = calendar(
     "UID:a@airbnb.com\nDTSTART;VALUE=DATE:20261201\nDTEND;VALUE=DATE:20261205\nSUMMARY:Reserved",
@@ -202,6 +205,56 @@ def test_feed_of_a_stored_name_with_line_breaks(cli, store):
     code, out, _ = cli("feed", product_id)
     assert (0, 1) == (code, out.splitlines().count("END:VCALENDAR"))
     assert "X-WR-CALNAME:Room\\nEND:VCALENDAR" in out.splitlines()
+
+
+def test_issue_truth_6_unfetchable_host_is_a_usage_error(cli):
+    """`calendars add` with http://0..0/x.ics exits 2 naming the empty label; nothing is added."""
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    code, _, err = cli("calendars", "add", product_id, "http://0..0/x.ics")
+    assert code == 2
+    assert "host '0..0' has an empty label" in err
+    assert cli("calendars", "list", "--json")[1].strip() == "[]"
+
+
+def lease(database_url: str, calendar_id: str, owner: str) -> None:
+    """Give the calendar a lease of ``owner`` valid for a day."""
+    store = Store.connect(make_settings(database_url).database)
+    try:
+        with store.write() as session:
+            row = repo.get_calendar(session, uuid.UUID(calendar_id))
+            row.lease_owner = owner
+            row.lease_expires_at = datetime.now(UTC) + timedelta(days=1)
+    finally:
+        store.close()
+
+
+def test_issue_reliability_5_sync_takes_over_the_lease_of_a_dead_process(
+    cli, feed_server, database_url
+):
+    """A lease of this host's pid that has exited (a crashed daemon): `calsync sync ID` syncs now."""
+    feed_server.serve("/airbnb.ics", STAYS)
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    calendar_id = created_id(
+        cli("calendars", "add", product_id, feed_server.url("/airbnb.ics"), "--json")[1]
+    )
+    lease(database_url, calendar_id, f"{socket.gethostname()}:{dead_pid()}:abc123")
+    code, out, _ = cli("sync", calendar_id)
+    assert (code, feed_server.hits("/airbnb.ics")) == (0, 1)
+    assert f"{calendar_id} changed: +2" in out
+    assert "queued" not in out
+
+
+def test_sync_of_a_calendar_a_live_process_holds_is_queued(cli, feed_server, database_url):
+    """A valid lease of a live process: `calsync sync ID` queues it and fetches nothing."""
+    feed_server.serve("/airbnb.ics", STAYS)
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    calendar_id = created_id(
+        cli("calendars", "add", product_id, feed_server.url("/airbnb.ics"), "--json")[1]
+    )
+    lease(database_url, calendar_id, f"{socket.gethostname()}:{os.getppid()}:abc123")
+    code, out, _ = cli("sync", calendar_id)
+    assert (code, feed_server.hits("/airbnb.ics")) == (0, 0)
+    assert f"{calendar_id} queued: a running calsync is syncing it now" in out
 
 
 def test_preview_json_of_a_local_file(cli):

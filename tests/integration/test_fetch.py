@@ -31,11 +31,11 @@ from calsync.errors import (
     FetchError,
 )
 from calsync.fetch import FeedFetcher, FetchedFeed, _ConnectionPool, _http_url
+from feedserver import FeedServer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Coroutine
 
-    from feedserver import FeedServer
 
 ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nEND:VCALENDAR\r\n"
 LAN = FetchSettings(allow_private_networks=True)
@@ -186,6 +186,44 @@ def test_cookies_are_never_sent_back(feed_server: FeedServer) -> None:
     assert [None, None] == [headers.get("cookie") for _, headers in feed_server.requests]
 
 
+# Credentials in the URL
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth(feed_server: FeedServer) -> None:
+    """https://user:pass@host/feed.ics: Basic auth is sent, percent-escapes decoded; not in the URL."""
+    feed_server.serve("/private.ics", b"BEGIN:VCALENDAR", basic_auth=("owner", "p@ss:word"))
+    url = feed_server.url("/private.ics").replace("//", "//owner:p%40ss%3Aword@", 1)
+    fetched = fetch(url)
+    assert (200, b"BEGIN:VCALENDAR") == (fetched.status, fetched.body)
+    assert feed_server.url("/private.ics") == fetched.url
+    [(target, headers)] = feed_server.requests
+    assert "/private.ics" == target
+    assert "Basic b3duZXI6cEBzczp3b3Jk" == headers["authorization"]
+
+
+def test_a_wrong_password_is_a_401_that_never_shows_it(feed_server: FeedServer) -> None:
+    """A 401 for credentials in the URL: the error names the status, not the password."""
+    feed_server.serve("/private.ics", b"BEGIN:VCALENDAR", basic_auth=("owner", "right"))
+    url = feed_server.url("/private.ics").replace("//", "//owner:wrong-s3cret@", 1)
+    with pytest.raises(FeedHttpError) as caught:
+        fetch(url)
+    assert 401 == caught.value.status
+    assert "wrong-s3cret" not in str(caught.value)
+    assert "owner" not in str(caught.value)
+
+
+def test_credentials_follow_a_redirect_on_the_same_origin_only(feed_server: FeedServer) -> None:
+    """A redirect within the origin keeps Basic auth; one to another port (origin) gets none."""
+    with FeedServer() as other:
+        other.serve("/moved.ics", b"BEGIN:VCALENDAR")
+        feed_server.redirect("/start.ics", "/private.ics")
+        feed_server.redirect("/private.ics", other.url("/moved.ics"))
+        fetch(feed_server.url("/start.ics").replace("//", "//owner:secret@", 1))
+        [(_, moved_headers)] = other.requests
+    assert [True, True] == ["authorization" in headers for _, headers in feed_server.requests]
+    assert "authorization" not in moved_headers
+
+
 # Redirects
 
 
@@ -249,12 +287,13 @@ def test_redirect_to_private_network_is_blocked(feed_server: FeedServer) -> None
 
 @pytest.mark.parametrize(
     ("retry_after", "expected"),
-    [("120", 120.0), ("soon", None), (None, None)],
+    [("120", 120.0), ("soon", None), (None, None), ("9" * 400, 365 * 24 * 3600.0)],
+    ids=["seconds", "unreadable", "absent", "beyond-a-year"],
 )
 def test_429_is_rate_limited_with_retry_after_seconds(
     feed_server: FeedServer, retry_after: str | None, expected: float | None
 ) -> None:
-    """429 raises FeedRateLimited carrying Retry-After in seconds (None if absent or unreadable)."""
+    """429 raises FeedRateLimited carrying Retry-After in seconds (None if unreadable, ≤ a year)."""
     headers = {"Retry-After": retry_after} if retry_after else {}
     feed_server.serve("/cal.ics", b"slow down", status=429, headers=headers)
     with pytest.raises(FeedRateLimited) as caught:

@@ -118,6 +118,35 @@ def test_a_batch_the_database_refuses_is_written_one_sync_at_a_time(
     assert count(store, SyncRun, calendars[1]) == count(store, SyncRun, calendars[2]) == 1
 
 
+def test_issue_truth_6_an_apply_that_raises_costs_only_that_sync(
+    store, settings, clock, calendars, monkeypatch
+):
+    """A bug raising in one calendar's plan (not a CalsyncError): the others keep their results.
+
+    The broken one is recorded as its own failure: error, failed run, backoff.
+    """
+    from calsync.core.diff import plan_sync
+
+    finished = fetched(store, settings, clock, calendars)
+
+    def plan_that_breaks_on_u1(existing, blocks, **options):
+        if any(block.key == "u1" for block in blocks):
+            raise IndexError("list index out of range")
+        return plan_sync(existing, blocks, **options)
+
+    monkeypatch.setattr("calsync.sync.plan_sync", plan_that_breaks_on_u1)
+    results = record_syncs(store, finished)
+
+    assert [r.outcome for r in results] == ["changed", "failed", "changed"]
+    assert "internal error: IndexError" in (results[1].error or "")
+    assert [count(store, Booking, ident) for ident in calendars] == [1, 0, 1]
+    assert [count(store, SyncRun, ident) for ident in calendars] == [1, 1, 1]
+    with store.read() as session:
+        broken = repo.get_calendar(session, calendars[1])
+        assert (broken.failure_count, broken.lease_owner) == (1, None)
+        assert "IndexError" in (broken.error or "")
+
+
 def test_the_recorder_answers_each_sync_and_drops_a_cancelled_one(
     store, settings, clock, calendars
 ):

@@ -393,7 +393,10 @@ def test_sync_logs_one_line_with_a_redacted_url(store, settings, feed_server, cl
 def test_skipped_events_and_warnings_are_logged(
     store, settings, feed_server, product_calendar, clock
 ):
-    """A cancelled event and an unknown TZID are named in one feed.events_skipped line."""
+    """A cancelled event and an unknown TZID are named in one feed.events_skipped line.
+
+    The line names the calendar, its product and its channel (tld), as sync.finished does.
+    """
     feed_server.serve("/feed.ics", calendar(
         THREE_STAYS[0] + "\nSTATUS:CANCELLED",
         "UID:t\nDTSTART;TZID=Mars/Base:20261201T150000\nDTEND;TZID=Mars/Base:20261201T160000",
@@ -402,6 +405,8 @@ def test_skipped_events_and_warnings_are_logged(
     with structlog.testing.capture_logs() as logs:
         run(store, settings, product_calendar, clock)
     [line] = [entry for entry in logs if entry["event"] == "feed.events_skipped"]
+    assert (line["calendar_id"], line["tld"]) == (str(product_calendar), "127.0.0.1")
+    assert line["product_id"] == str(status(store, product_calendar).product_id)
     assert line["skipped"] == [{"uid": "a", "reason": "cancelled (STATUS:CANCELLED)"}]
     assert line["warnings"] == ["unknown timezone 'Mars/Base', read in Europe/Amsterdam"]
 
@@ -673,3 +678,181 @@ def test_the_work_of_a_sync_does_not_grow_per_booking(store, settings, clock, fe
         work.append(_work_of_a_shift(store, settings, clock, feed_server, calendar_id, size))
     (small_statements, small_loaded), (large_statements, large_loaded) = work
     assert (small_statements, 0, 0) == (large_statements, small_loaded, large_loaded)
+
+
+# Issue "Truth of the calendar, round 2", §5: a calendar's state tells the truth.
+
+
+@pytest.mark.parametrize("etag", ['"v1"', None], ids=["304", "same-digest"])
+def test_issue_truth_5_error_is_cleared_by_an_unchanged_fetch(
+    store, settings, feed_server, product_calendar, clock, etag
+):
+    """After a failure, a 304 or an unchanged body is a success: error and failure_count clear."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS), etag=etag)
+    run(store, settings, product_calendar, clock)
+    feed_server.serve("/feed.ics", b"", status=500)
+    clock.now = NOW + timedelta(minutes=15)
+    run(store, settings, product_calendar, clock)
+    assert status(store, product_calendar).error is not None
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS), etag=etag)
+    clock.now = NOW + timedelta(minutes=30)
+    result = run(store, settings, product_calendar, clock)
+    assert result.outcome == ("not_modified" if etag else "unchanged")
+    cal = status(store, product_calendar)
+    assert (cal.error, cal.failure_count, cal.last_synced) == (None, 0, clock.now)
+
+
+@pytest.mark.parametrize("etag", ['"empty"', None], ids=["304", "same-digest"])
+def test_issue_truth_5_held_deletions_are_confirmed_by_an_unchanged_fetch(
+    store, settings, feed_server, product_calendar, clock, etag
+):
+    """An empty feed is held; the next fetch answering 304 (or the same body) confirms it."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+    run(store, settings, product_calendar, clock)
+    feed_server.serve("/feed.ics", calendar(), etag=etag)
+    clock.now = NOW + timedelta(minutes=15)
+    assert run(store, settings, product_calendar, clock).outcome == "held"
+    clock.now = NOW + timedelta(minutes=30)
+    confirmed = run(store, settings, product_calendar, clock)
+    assert (confirmed.outcome, confirmed.deleted, confirmed.http_status) == (
+        "changed",
+        3,
+        304 if etag else 200,
+    )
+    assert bookings(store, product_calendar) == {}
+    cal = status(store, product_calendar)
+    assert (cal.held_since, cal.error, cal.updated_at) == (None, None, clock.now)
+
+
+def test_issue_truth_5_an_html_page_is_recorded_with_its_http_status(
+    store, settings, feed_server, product_calendar, clock
+):
+    """A 200 HTML page fails the sync with http_status 200 on the result and the sync run."""
+    feed_server.serve("/feed.ics", b"<html><title>Sign in</title></html>", content_type="text/html")
+    result = run(store, settings, product_calendar, clock)
+    assert (result.outcome, result.http_status) == ("failed", 200)
+    assert [(r.outcome, r.http_status) for r in runs(store, product_calendar)] == [("failed", 200)]
+
+
+# Issue "Truth of the calendar, round 2", §6: no sync dies unrecorded.
+
+
+def assert_recorded_failure(store, calendar_id, message: str, *, next_sync_at=None) -> None:
+    """The calendar's error names ``message``; one failed run; failure counted; backoff set."""
+    cal = status(store, calendar_id)
+    assert message in (cal.error or "")
+    assert cal.failure_count == 1
+    assert cal.next_sync_at == (next_sync_at or NOW + timedelta(minutes=15))
+    assert [(r.outcome, message in (r.error or "")) for r in runs(store, calendar_id)] == [
+        ("failed", True)
+    ]
+
+
+def test_issue_truth_6_a_host_the_idna_codec_refuses_is_a_recorded_failure(store, settings, clock):
+    """A stored http://0..0/x.ics (from before URLs were checked) fails with a reason, recorded."""
+    with store.write() as session:
+        product = repo.add_product(session, name="Flat", timezone="UTC", capacity=1, now=NOW)
+        calendar_id = repo.add_calendar(
+            session, product_id=product.id, name="x", ical_url="http://0..0/x.ics",
+            time_offset=0, active=True, now=NOW,
+        ).id  # fmt: skip
+    result = run(store, settings, calendar_id, clock)
+    assert result.outcome == "failed"
+    assert_recorded_failure(store, calendar_id, "host '0..0' has an empty label")
+
+
+def test_issue_truth_6_a_parser_raising_anything_is_a_recorded_failure(
+    store, settings, feed_server, product_calendar, clock
+):
+    """A parse that raises a non-FeedError is this calendar's failure, named by its type."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+
+    async def broken_parse(body: bytes, options: object) -> Any:
+        raise KeyError("DTSTART")
+
+    async def go() -> SyncResult:
+        async with FeedFetcher(settings.fetch) as fetcher:
+            return await sync_calendar(
+                product_calendar, store=store, fetcher=fetcher, settings=settings, clock=clock,
+                parse=broken_parse,
+            )  # fmt: skip
+
+    with structlog.testing.capture_logs() as logs:
+        result = asyncio.run(go())
+    assert (result.outcome, result.http_status) == ("failed", 200)
+    assert_recorded_failure(store, product_calendar, "internal error: KeyError: 'DTSTART'")
+    [crash] = [entry for entry in logs if entry["event"] == "sync.crashed"]
+    assert crash["calendar_id"] == str(product_calendar)
+    assert bookings(store, product_calendar) == {}
+
+
+def test_issue_truth_6_an_apply_that_raises_is_recorded_in_a_fresh_transaction(
+    store, settings, feed_server, product_calendar, clock, monkeypatch
+):
+    """The plan raising a non-CalsyncError: no booking written, but error, failed run and backoff."""
+    feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
+
+    def broken_plan(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr("calsync.sync.plan_sync", broken_plan)
+    result = run(store, settings, product_calendar, clock)
+    assert result.outcome == "failed"
+    assert not result.unwritten
+    assert_recorded_failure(
+        store, product_calendar, "recording the result failed: internal error: ZeroDivisionError"
+    )
+    assert bookings(store, product_calendar) == {}
+    assert status(store, product_calendar).last_synced is None
+
+
+def test_issue_truth_6_backoff_of_a_long_interval_after_many_failures_is_recorded(
+    store, feed_server, product_calendar, clock, database_url
+):
+    """Interval 400 min, 33rd failure in a row: recorded, next attempt after max_backoff."""
+    slow = make_settings(database_url, sync={"interval_minutes": 400})
+    with store.write() as session:
+        repo.get_calendar(session, product_calendar).failure_count = 32
+    feed_server.serve("/feed.ics", b"", status=500)
+    result = run(store, slow, product_calendar, clock)
+    assert result.outcome == "failed"
+    cal = status(store, product_calendar)
+    assert (cal.failure_count, cal.next_sync_at) == (33, NOW + timedelta(hours=6))
+    assert [r.outcome for r in runs(store, product_calendar)] == ["failed"]
+
+
+def test_issue_truth_6_a_retry_after_beyond_any_date_is_recorded(
+    store, settings, feed_server, product_calendar, clock
+):
+    """Retry-After: 10^30 seconds: a recorded failure, next attempt after max_backoff."""
+    feed_server.serve("/feed.ics", b"", status=429, headers={"Retry-After": "1" + "0" * 30})
+    result = run(store, settings, product_calendar, clock)
+    assert result.outcome == "failed"
+    assert status(store, product_calendar).next_sync_at == NOW + timedelta(hours=6)
+
+
+# Issue "Reliability, round 2", §4: credentials in feed URLs.
+
+
+@pytest.mark.parametrize(("password", "outcome"), [("s3cret", "changed"), ("wr0ng", "failed")])
+def test_issue_reliability_4_credentials_in_the_url_reach_the_feed_and_no_log(
+    store, settings, feed_server, clock, password, outcome
+):
+    """user:pass@ in a calendar's URL is sent as Basic auth; no log line, error or run shows it."""
+    feed_server.serve("/private.ics", calendar(*THREE_STAYS), basic_auth=("owner", "s3cret"))
+    url = feed_server.url("/private.ics").replace("//", f"//owner:{password}@", 1)
+    with store.write() as session:
+        product = repo.add_product(session, name="Flat", timezone="UTC", capacity=1, now=NOW)
+        calendar_id = repo.add_calendar(
+            session, product_id=product.id, name="x", ical_url=url, time_offset=0, active=True,
+            now=NOW,
+        ).id  # fmt: skip
+    with structlog.testing.capture_logs() as logs:
+        result = run(store, settings, calendar_id, clock)
+    assert (result.outcome, result.http_status) == (outcome, 200 if outcome == "changed" else 401)
+    shown = [
+        str(logs),
+        status(store, calendar_id).error,
+        *(r.error for r in runs(store, calendar_id)),
+    ]
+    assert not [text for text in shown if text and password in text]

@@ -50,6 +50,8 @@ def test_config_file_from_the_environment(tmp_path):
         ({"CALSYNC_NOPE__X": "1"}, "unknown setting nope"),
         ({"CALSYNC_SYNC__PAST_DAYS": "many"}, "invalid setting sync.past_days"),
         ({"CALSYNC_SYNC__MAX_DELETE_FRACTION": "2"}, "invalid setting sync.max_delete_fraction"),
+        ({"CALSYNC_SYNC__MAX_BACKOFF_MINUTES": "1e12"}, "invalid setting sync.max_backoff_minutes"),
+        ({"CALSYNC_SYNC__INTERVAL_MINUTES": "600000"}, "invalid setting sync.interval_minutes"),
         ({"CALSYNC_PRODUCTS__DEFAULT_TIMEZONE": "Mars/Base"}, "unknown IANA timezone 'Mars/Base'"),
         ({"CALSYNC_FEEDS__SUMMARY": "Not\r\navailable"}, "feeds.summary: Value error, control"),
         ({"CALSYNC_DATABASE_URL": "sqlite://"}, "did you mean CALSYNC_DATABASE__URL?"),

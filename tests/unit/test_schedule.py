@@ -36,3 +36,9 @@ def test_success_spreads_within_ten_percent(jitter, minutes):
     assert SCHEDULE.next_delay(failures=0, jitter=jitter) == pytest.approx(
         timedelta(minutes=minutes), abs=timedelta(seconds=1)
     )
+
+
+def test_issue_truth_6_long_interval_after_33_failures_does_not_overflow():
+    """sync.interval_minutes = 400 and a 33rd failure in a row: the cap, not an OverflowError."""
+    schedule = SyncSchedule(interval=timedelta(minutes=400), max_backoff=timedelta(hours=6))
+    assert schedule.next_delay(failures=33) == timedelta(hours=6)

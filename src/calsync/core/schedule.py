@@ -25,11 +25,17 @@ class SyncSchedule:
 
         ``failures`` counts consecutive failures including this one (0 after a
         success). ``jitter`` is a number in [0, 1) chosen by the caller; it
-        spreads successful calendars over ``interval ± jitter_fraction``.
+        spreads successful calendars over ``interval ± jitter_fraction``. After a
+        failure the delay never exceeds ``max_backoff``, whatever the interval and
+        the count: the doubling is compared with the cap before it is computed, so
+        it cannot overflow ``timedelta``.
         """
         if failures <= 0:
             spread = self.jitter_fraction * (2 * jitter - 1)
             return self.interval * (1 + spread)
         if retry_after is not None:
             return min(max(retry_after, timedelta()), self.max_backoff)
-        return min(self.interval * (1 << min(failures - 1, 32)), self.max_backoff)
+        factor = 1 << min(failures - 1, 64)
+        if self.interval > timedelta() and self.max_backoff // self.interval < factor:
+            return self.max_backoff
+        return min(self.interval * factor, self.max_backoff)

@@ -41,7 +41,7 @@ from calsync.store.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
     from datetime import date, datetime
 
     from sqlalchemy.orm import Session
@@ -370,10 +370,18 @@ class Claim:
     tld: str
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
+def _lease_free(now: datetime, gone_owners: Collection[str] = ()) -> ColumnElement[bool]:
+    """No lease, an expired one, or one held by an owner known to be gone."""
+    free = or_(ExternalCalendar.lease_expires_at.is_(None), ExternalCalendar.lease_expires_at < now)
+    if gone_owners:
+        free = or_(free, ExternalCalendar.lease_owner.in_(sorted(gone_owners)))
+    return free
+
+
+def _due(now: datetime, gone_owners: Collection[str] = ()) -> ColumnElement[bool]:
     return and_(
         ExternalCalendar.active.is_(True),
-        or_(ExternalCalendar.lease_expires_at.is_(None), ExternalCalendar.lease_expires_at < now),
+        _lease_free(now, gone_owners),
         or_(
             ExternalCalendar.next_sync_at.is_(None),
             ExternalCalendar.next_sync_at <= now,
@@ -391,17 +399,22 @@ def claim_due(
     limit: int,
     host_load: Mapping[str, int],
     max_per_host: int,
+    paused_hosts: Collection[str] = (),
+    gone_owners: Collection[str] = (),
 ) -> list[Claim]:
     """Lease up to ``limit`` due calendars to ``owner``, manual requests first.
 
     Calendars whose feed host already has ``max_per_host`` syncs in flight
-    (``host_load``) are left for a later tick. On PostgreSQL the candidates are
-    locked with ``FOR UPDATE SKIP LOCKED``, so replicas never claim the same one.
+    (``host_load``), or asked to be left alone for now (``paused_hosts``), are
+    left for a later tick. A lease held by one of ``gone_owners`` (processes
+    known to be dead) is taken over as if it had expired. On PostgreSQL the
+    candidates are locked with ``FOR UPDATE SKIP LOCKED``, so replicas never
+    claim the same one.
     """
     requested_first = case((ExternalCalendar.sync_requested_at.is_not(None), 0), else_=1)
     candidates = session.execute(
         select(ExternalCalendar.id, ExternalCalendar.ical_url, ExternalCalendar.tld)
-        .where(_due(now))
+        .where(_due(now, gone_owners))
         .order_by(requested_first, ExternalCalendar.next_sync_at, ExternalCalendar.id)
         .limit(limit * 4)
         .with_for_update(skip_locked=True)
@@ -410,7 +423,7 @@ def claim_due(
     claims: list[Claim] = []
     for calendar_id, url, tld in candidates:
         host = feed_host(url)
-        if len(claims) == limit or load.get(host, 0) >= max_per_host:
+        if len(claims) == limit or load.get(host, 0) >= max_per_host or host in paused_hosts:
             continue
         load[host] = load.get(host, 0) + 1
         claims.append(Claim(calendar_id, host, tld))
@@ -424,22 +437,36 @@ def claim_due(
 
 
 def claim_calendar(
-    session: Session, calendar_id: uuid.UUID, *, owner: str, now: datetime, lease_until: datetime
+    session: Session,
+    calendar_id: uuid.UUID,
+    *,
+    owner: str,
+    now: datetime,
+    lease_until: datetime,
+    owner_gone: Callable[[str], bool] | None = None,
 ) -> bool:
-    """Lease one calendar to ``owner`` unless another owner's lease is still valid."""
-    get_calendar(session, calendar_id)
+    """Lease one calendar to ``owner`` unless another owner's lease is still valid.
+
+    A valid lease whose holder ``owner_gone`` says is a dead process is taken over.
+    """
+    holder = get_calendar(session, calendar_id).lease_owner
+    gone = [holder] if holder and holder != owner and owner_gone and owner_gone(holder) else []
     result = session.execute(
         update(ExternalCalendar)
-        .where(
-            ExternalCalendar.id == calendar_id,
-            or_(
-                ExternalCalendar.lease_expires_at.is_(None),
-                ExternalCalendar.lease_expires_at < now,
-            ),
-        )
+        .where(ExternalCalendar.id == calendar_id, _lease_free(now, gone))
         .values(lease_owner=owner, lease_expires_at=lease_until)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def lease_owners(session: Session, *, now: datetime) -> set[str]:
+    """The owners of the leases that are still valid at ``now``."""
+    query = (
+        select(ExternalCalendar.lease_owner)
+        .where(ExternalCalendar.lease_expires_at >= now, ExternalCalendar.lease_owner.is_not(None))
+        .distinct()
+    )
+    return {owner for owner in session.scalars(query) if owner is not None}
 
 
 def request_sync(session: Session, calendar_id: uuid.UUID, *, now: datetime) -> ExternalCalendar:

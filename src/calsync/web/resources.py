@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 from sqlalchemy import select
 
 from calsync.bookings import BLOCKING_STATUSES, collision
 from calsync.core.availability import Graph
+from calsync.core.feed_url import feed_url_problem
 from calsync.core.ical_in import TRANSPARENT_EVENTS
+from calsync.core.redact import redact_url
 from calsync.core.text import check_plain_text
 from calsync.domains import registrable_domain
 from calsync.errors import BadRequest, Conflict, ImportedBooking
@@ -330,18 +331,11 @@ def check_timezone(where: FieldPath, name: str) -> str:
 
 
 def check_feed_url(where: FieldPath, url: str) -> str:
-    """An http, https or webcal URL with a host, or a 400 naming the field."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        host = None
-    else:
-        if parts.scheme.lower() not in {"http", "https", "webcal"}:
-            host = None
-    if not host:
+    """A feed URL calsync can fetch (:func:`feed_url_problem`), or a 400 naming the field."""
+    problem = feed_url_problem(url)
+    if problem is not None:
         raise BadRequest(
-            f"{where}: not a feed URL (http, https or webcal with a host): {url!r:.200}",
+            f"{where}: not a feed URL: {problem} ({redact_url(url)[:200]})",
             details=where.details(),
         )
     return url
