@@ -644,12 +644,10 @@ def calendar_resource(
     """A calendar with its export URL: the product's feed without this calendar's own imports."""
     token = repo.get_product(session, calendar.product_id).feed_token
     export = settings.server.base_url + feed_path(token, exclude=calendar.id)
-    found = reports.conflicts(session, now=utc_now(), product_id=calendar.product_id)
-    return {
-        **resource(calendar),
-        "export_url": export,
-        "conflicts": reports.involving(found, calendar.id),
-    }
+    found = reports.calendar_conflicts(
+        session, [(calendar.id, calendar.product_id)], now=utc_now(), cache=reports.ConflictCache()
+    )
+    return {**resource(calendar), "export_url": export, "conflicts": found[calendar.id]}
 
 
 def _json_value(value: object) -> object:

@@ -183,7 +183,32 @@ def _conflict_keys(
     }
 
 
-def involving(found: list[dict[str, Any]], calendar_id: uuid.UUID) -> list[dict[str, Any]]:
+def calendar_conflicts(
+    session: Session,
+    calendars: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    *,
+    now: datetime,
+    cache: ConflictCache,
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """The conflicts each calendar's imports take part in, on any product of its group.
+
+    ``calendars`` are (calendar id, product id) pairs. A room's import that
+    overfills its hotel is a conflict of the hotel, and the room's calendar
+    shows it too: that calendar is where the double booking came from.
+    """
+    graph = Graph.of(repo.dependency_links(session))
+    groups = {product_id: graph.group(product_id) for _, product_id in calendars}
+    members = sorted(graph.groups(groups), key=str)
+    found = cache.of_products(session, members, now=now)
+    return {
+        calendar_id: _involving(
+            [c for member in groups[product_id] for c in found[member]], calendar_id
+        )
+        for calendar_id, product_id in calendars
+    }
+
+
+def _involving(found: list[dict[str, Any]], calendar_id: uuid.UUID) -> list[dict[str, Any]]:
     """Those of the ``found`` conflicts that involve bookings imported from this calendar."""
     own = str(calendar_id)
     return [c for c in found if any(b["external_calendar_id"] == own for b in c["bookings"])]

@@ -519,6 +519,10 @@ def test_an_import_that_overfills_the_hotel_is_accepted_and_is_a_conflict_at_onc
     assert [(str(hotel["hotel"].id), "2026-12-10", "2026-12-12", 3)] == [
         (c["product_id"], c["from"], c["until"], c["units_booked"]) for c in conflicts
     ]
+    [room_calendar] = client.get(f"/v1/external_calendars?id=eq.{calendar_id}").json()
+    assert [(str(hotel["hotel"].id), "2026-12-10")] == [
+        (c["product_id"], c["from"]) for c in room_calendar["conflicts"]
+    ], "the room's calendar shows the conflict its import made on the hotel"
 
 
 def test_a_building_of_capacity_1_above_a_wing_refuses_the_second_room(store, world):

@@ -32,6 +32,7 @@ from calsync.core.availability import (
 from calsync.core.ical_in import parse_feed
 from calsync.errors import Conflict
 from calsync.feeds import FeedService
+from calsync.store import repo
 from calsync.store.models import Booking, CapacityGroupDependency, Product
 from calsync.web.resources import WriteContext, resource_named
 from conftest import NOW, parse_options
@@ -255,7 +256,7 @@ def _store_world(store, world: World, stays: list[Stay]) -> None:
     with store.write() as session:
         session.add_all(
             Product(id=PRODUCTS[i], name=f"p{i}", timezone="UTC", capacity=capacity,
-                    feed_token=f"token-{i}-{uuid.uuid4()}", created_at=NOW)
+                    feed_token=repo.new_feed_token(), created_at=NOW)
             for i, capacity in enumerate(world.capacities)
         )  # fmt: skip
         session.flush()

@@ -152,12 +152,17 @@ def _computed_fields(
         if product_ids:
             with store.read() as session:
                 tokens = repo.feed_tokens(session, product_ids)
-                found = conflicts.of_products(session, product_ids, now=clock())
+                found = reports.calendar_conflicts(
+                    session,
+                    [(calendar.id, calendar.product_id) for calendar in calendars],
+                    now=clock(),
+                    cache=conflicts,
+                )
 
         def fields(calendar: ExternalCalendar) -> dict[str, Any]:
             return {
                 "export_url": base + feed_path(tokens[calendar.product_id], exclude=calendar.id),
-                "conflicts": reports.involving(found[calendar.product_id], calendar.id),
+                "conflicts": found[calendar.id],
             }
 
         return fields
