@@ -211,7 +211,7 @@ def events(draw: st.DrawFn, *, plain: bool) -> list[str]:
             lines.append(draw(st.sampled_from(ODD_LINES)))
         if lines and sometimes(draw):
             lines.append(draw(st.sampled_from(lines)))
-        if lines and draw(st.booleans()):
+        if draw(st.booleans()) and lines:
             index = draw(st.integers(0, len(lines) - 1))
             name, rest = re.split(r"(?=[;:])", lines[index], maxsplit=1)
             lines[index] = name.lower() + rest
