@@ -26,9 +26,10 @@ if TYPE_CHECKING:
 
 
 def _scenarios() -> dict[str, Scenario]:
-    from bench import bigfeed, fetching, latency, serving, steady, syncing  # noqa: PLC0415
+    from bench import bigfeed, fetching, latency, parsing, serving, steady, syncing  # noqa: PLC0415
 
     return {
+        "parse": parsing.run,
         "fetch": fetching.run,
         "sync": syncing.run,
         "latency": latency.run,

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from calsync.core.ical_in import ParsedFeed, parse_feed
 from calsync.errors import FeedError
 from conftest import calendar, parse_options
+from differential import difference
 
 FEEDS = Path(__file__).parent.parent / "feeds"
 SAMPLES = [path.read_bytes() for path in sorted(FEEDS.glob("*.ics"))] + [
@@ -85,3 +86,10 @@ def test_mutated_real_feeds_give_blocks_or_a_feed_error(data):
         assert block.starts_at.tzinfo is not None
         assert block.ends_at > OPTIONS.window_start
         assert block.starts_at < OPTIONS.window_end
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_feeds())
+def test_mutated_real_feeds_read_the_same_on_the_fast_path(data):
+    """Damaged real feeds: the fast path reads them as icalendar does, or leaves them to it."""
+    assert difference(data, OPTIONS) is None

@@ -7,9 +7,10 @@ import urllib.request
 from datetime import UTC, datetime
 
 import pytest
-from bench import report
+from bench import parsing, report
 from bench.feeds import SHAPES, STAMP, FeedSpec
 from bench.feedserver import FeedServer
+from bench.options import BenchOptions
 from bench.seed import feed_specs
 
 from calsync.config import Settings
@@ -86,3 +87,15 @@ def test_the_table_shows_medians_ratios_and_missed_targets():
     assert "20.00×" in lines[2]
     assert lines[2].rstrip().endswith("yes")
     assert lines[3].rstrip().endswith("NO")
+
+
+def test_the_parse_scenario_measures_both_paths_and_names_the_one_taken(tmp_path):
+    """Each shape and size gets a fast-path figure with its icalendar baseline; only Airbnb and Booking.com have the target."""
+    figures = parsing.run(BenchOptions(runs=1, quick=True, workdir=tmp_path))
+    assert [(f.scenario, f.metric) for f in figures] == [
+        (f"parsing {events}-event {shape} feeds, one core", "events/s (fast path)")
+        for shape in SHAPES
+        for events in (50, 200)
+    ]
+    assert all(f.baseline == "icalendar" and len(f.baseline_runs) == 1 for f in figures)
+    assert [f.target is not None for f in figures] == [True] * 4 + [False] * 2

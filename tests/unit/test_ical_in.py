@@ -241,6 +241,24 @@ def test_custom_vtimezone_of_one_feed_never_applies_to_another():
     assert datetime(2026, 12, 1, 11, tzinfo=UTC) == second.blocks[0].starts_at
 
 
+def test_a_custom_vtimezone_never_reaches_a_later_feed_without_one():
+    """A feed naming ``Customized Time Zone`` without defining it is read in the product's zone.
+
+    Even right after another feed defined that name (+0200): the fast path looked
+    the name up in icalendar's process-wide cache and found that definition.
+    """
+    parse_feed(_custom_zone_feed("+0200"), parse_options())
+    bare = calendar(
+        "UID:bare\nDTSTART;TZID=Customized Time Zone:20261201T120000\n"
+        "DTEND;TZID=Customized Time Zone:20261201T130000"
+    )
+    parsed = parse_feed(bare, parse_options())
+    assert datetime(2026, 12, 1, 11, tzinfo=UTC) == parsed.blocks[0].starts_at
+    assert ["unknown timezone 'Customized Time Zone', read in Europe/Amsterdam"] == list(
+        parsed.warnings
+    )
+
+
 def test_unknown_tzid_falls_back_to_the_product_timezone_with_a_warning():
     """DTSTART;TZID=Mars/Olympus_Mons:20261201T150000 is read in Europe/Amsterdam, and said so."""
     feed = parse(

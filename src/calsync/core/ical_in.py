@@ -29,6 +29,10 @@ The rules (DESIGN §4) in the order they apply:
    same UID at different times (Smoobu repeats one UID for several stays) gives
    one block per stay keyed ``UID@<start>``; an event without UID is keyed by a
    hash of its content (plus ``@<start>`` for each occurrence of a recurring one).
+
+A feed of the common shape (single events with UID, dates or times, no
+recurrence; :mod:`calsync.core.ical_fast`) is read from its content lines
+without icalendar's objects; the rules above apply to it by the same code.
 """
 
 from __future__ import annotations
@@ -48,13 +52,15 @@ import icalendar
 import recurring_ical_events
 
 from calsync.core.blocks import Block, BookingStatus, SkippedEvent, date_at_midnight
+from calsync.core.ical_fast import EventValues, SimpleFeed, read_simple_feed
 from calsync.core.windows_zones import display_name_zone
 from calsync.errors import CalsyncError, InvalidFeed
 
 #: icalendar keeps the zones of custom VTIMEZONEs (``TZID:Customized Time Zone``) in
 #: one process-wide cache, and the first definition of a name wins: one feed's
-#: definition would then shift another feed's times by hours. Each parse starts
-#: with an empty cache and holds this lock, so no two parses share definitions.
+#: definition would then shift another feed's times by hours (the fast path looks
+#: TZIDs up there too). Each parse, by either path, starts with an empty cache and
+#: holds this lock, so no two parses share definitions.
 _ICALENDAR_ZONES = threading.Lock()
 
 if TYPE_CHECKING:
@@ -134,10 +140,17 @@ class ParsedFeed:
     warnings: tuple[str, ...]
     prodid: str | None
     event_count: int
+    fast_path: bool = field(default=False, compare=False)
+    """Whether the fast path read the feed (else icalendar did); the result is the same."""
 
 
-def parse_feed(data: bytes, options: ParseOptions) -> ParsedFeed:
-    """Read ``data`` as an iCalendar feed; raise :class:`InvalidFeed` if it is not one."""
+def parse_feed(data: bytes, options: ParseOptions, *, fast_path: bool = True) -> ParsedFeed:
+    """Read ``data`` as an iCalendar feed; raise :class:`InvalidFeed` if it is not one.
+
+    A feed of the common shape is read from its content lines by
+    :func:`~calsync.core.ical_fast.read_simple_feed`, any other by icalendar;
+    ``fast_path=False`` sends every feed through icalendar (to compare them).
+    """
     warnings: list[str] = []
     text = _decode(data, warnings)
     _check_is_one_calendar(text)
@@ -147,8 +160,10 @@ def parse_feed(data: bytes, options: ParseOptions) -> ParsedFeed:
     with _ICALENDAR_ZONES:
         icalendar.use_zoneinfo()  # type: ignore[no-untyped-call] # forgets earlier VTIMEZONEs
         try:
-            calendar = _read_calendar(text, warnings)
-            return _Reader(calendar, options, warnings, event_count).read()
+            simple = read_simple_feed(text) if fast_path else None
+            if simple is not None:
+                return _Reader(options, warnings).read_simple(simple)
+            return _Reader(options, warnings).read_calendar(_read_calendar(text, warnings))
         except CalsyncError:
             raise
         except Exception as exc:
@@ -252,22 +267,21 @@ def _shorten(text: str, limit: int = 80) -> str:
 
 @dataclass
 class _Reader:
-    calendar: icalendar.Calendar
     options: ParseOptions
     warnings: list[str]
-    event_count: int
     skipped: list[SkippedEvent] = field(default_factory=list)
     product_timezone: tzinfo = UTC
     floating_timezone: tzinfo = UTC
     deadline: float = 0.0
     occurrences: int = 0
     tzid_zones: dict[str, tzinfo] = field(default_factory=dict)
+    timezones: list[icalendar.Component] = field(default_factory=list)
 
-    def read(self) -> ParsedFeed:
-        self.deadline = self.options.monotonic() + self.options.time_budget_seconds
-        self.product_timezone = _zone(self.options.timezone) or UTC
-        self.floating_timezone = self._calendar_timezone() or self.product_timezone
-        events = [c for c in self.calendar.subcomponents if c.name == "VEVENT"]
+    def read_calendar(self, calendar: icalendar.Calendar) -> ParsedFeed:
+        """Read the events of a calendar icalendar parsed."""
+        self._begin(_text(calendar, "X-WR-TIMEZONE"))
+        self.timezones = [c for c in calendar.subcomponents if c.name == "VTIMEZONE"]
+        events = [c for c in calendar.subcomponents if c.name == "VEVENT"]
         by_uid: dict[str | None, list[icalendar.Component]] = defaultdict(list)
         for event in events:
             self._read_weeks_as_time(event)
@@ -282,11 +296,39 @@ class _Reader:
                     if "RRULE" in event or "RDATE" in event:
                         recurring.extend(self._expand(None, _content_key(event), [event]))
                     else:
-                        single.append(self._read_single(None, event))
+                        single.append(self._read_component(None, _content_key(event), event))
             elif any(p in e for e in group for p in _RECURRENCE_PROPERTIES):
                 recurring.extend(self._expand(uid, uid, group))
             else:
-                single.extend(self._read_single(uid, event) for event in group)
+                single.extend(self._read_component(uid, uid, event) for event in group)
+        return self._result(single, recurring, _text(calendar, "PRODID"), len(events))
+
+    def read_simple(self, feed: SimpleFeed) -> ParsedFeed:
+        """Read the events of a feed the fast path parsed (single events, all with UID)."""
+        self._begin(feed.calendar_timezone)
+        by_uid: dict[str, list[EventValues]] = defaultdict(list)
+        for uid, event in feed.events:
+            by_uid[uid].append(self._localised(event))
+        single: list[tuple[str, Block]] = []
+        for uid, group in by_uid.items():
+            self._check_budget()
+            single.extend(self._read_single(uid, uid, event) for event in group)
+        return self._result(single, [], feed.prodid, len(feed.events), fast_path=True)
+
+    def _begin(self, calendar_timezone: str | None) -> None:
+        self.deadline = self.options.monotonic() + self.options.time_budget_seconds
+        self.product_timezone = _zone(self.options.timezone) or UTC
+        self.floating_timezone = self._calendar_timezone(calendar_timezone)
+
+    def _result(
+        self,
+        single: list[tuple[str, Block]],
+        recurring: list[Block],
+        prodid: str | None,
+        event_count: int,
+        *,
+        fast_path: bool = False,
+    ) -> ParsedFeed:
         blocks = _key_blocks([pair for pair in single if pair[1] is not _NOTHING], self.warnings)
         blocks.extend(recurring)
         blocks.sort(key=lambda block: (block.starts_at, block.key))
@@ -294,17 +336,19 @@ class _Reader:
             blocks=tuple(blocks),
             skipped=tuple(self.skipped),
             warnings=tuple(self.warnings),
-            prodid=_text(self.calendar, "PRODID"),
-            event_count=len(events),
+            prodid=prodid,
+            event_count=event_count,
+            fast_path=fast_path,
         )
 
-    def _calendar_timezone(self) -> tzinfo | None:
-        name = _text(self.calendar, "X-WR-TIMEZONE")
+    def _calendar_timezone(self, name: str | None) -> tzinfo:
+        """The zone of floating times: X-WR-TIMEZONE if it names one, else the product's."""
         if name is None:
-            return None
+            return self.product_timezone
         zone = _zone(name)
         if zone is None:
             self.warnings.append(f"unknown X-WR-TIMEZONE {name!r} ignored")
+            return self.product_timezone
         return zone
 
     def _check_budget(self) -> None:
@@ -336,17 +380,21 @@ class _Reader:
 
     # one event, no recurrence
 
-    def _read_single(self, uid: str | None, event: icalendar.Component) -> tuple[str, Block]:
-        key = uid if uid is not None else _content_key(event)
+    def _read_component(
+        self, uid: str | None, key: str, event: icalendar.Component
+    ) -> tuple[str, Block]:
         try:
-            start = _value(event, "DTSTART")
-            end = _value(event, "DTEND")
-            duration = _value(event, "DURATION")
+            values = _event_values(
+                event, _value(event, "DTSTART"), _value(event, "DTEND"), _value(event, "DURATION")
+            )
         except ValueError as exc:
             return key, self._skip(uid, str(exc))
-        if start is None:
+        return self._read_single(uid, key, values)
+
+    def _read_single(self, uid: str | None, key: str, event: EventValues) -> tuple[str, Block]:
+        if event.start is None:
             return key, self._skip(uid, "no DTSTART")
-        block = self._block(uid, key, event, start, end, duration)
+        block = self._block(uid, key, event)
         if block is _NOTHING:
             return key, block
         if block.ends_at <= self.options.window_start or block.starts_at >= self.options.window_end:
@@ -356,31 +404,24 @@ class _Reader:
             )
         return key, block
 
-    def _block(
-        self,
-        uid: str | None,
-        key: str,
-        event: icalendar.Component,
-        start: object,
-        end: object,
-        duration: object,
-    ) -> Block:
+    def _block(self, uid: str | None, key: str, event: EventValues) -> Block:
         """Turn one event (or occurrence) into a block, or record why it imports as nothing."""
-        status = (_text(event, "STATUS") or "").upper()
+        status = (event.status or "").upper()
         if status == "CANCELLED":
             return self._skip(uid, "cancelled (STATUS:CANCELLED)")
         if (
             self.options.transparent_events == "skip"
-            and (_text(event, "TRANSP") or "").upper() == "TRANSPARENT"
+            and (event.transp or "").upper() == "TRANSPARENT"
         ):
             return self._skip(
                 uid, "does not block time (TRANSP:TRANSPARENT, transparent_events=skip)"
             )
+        start = event.start
         if isinstance(start, datetime):
-            starts_at, ends_at = self._timed_interval(start, end, duration)
+            starts_at, ends_at = self._timed_interval(start, event.end, event.duration)
             all_day = False
         elif isinstance(start, date):
-            starts_at, ends_at = _all_day_interval(start, end, duration)
+            starts_at, ends_at = _all_day_interval(start, event.end, event.duration)
             all_day = True
         else:
             return self._skip(uid, f"DTSTART is not a date or date-time: {start!r}")
@@ -395,7 +436,7 @@ class _Reader:
             starts_at=starts_at,
             ends_at=ends_at,
             all_day=all_day,
-            summary=_text(event, "SUMMARY") or "",
+            summary=event.summary or "",
             status=self._status(status),
         )
 
@@ -428,7 +469,7 @@ class _Reader:
         return moment.astimezone(UTC)
 
     def _resolve_tzids(self, event: icalendar.Component) -> None:
-        """Give the times whose TZID icalendar did not know a zone (see :meth:`_named_zone`).
+        """Give the times whose TZID icalendar did not know a zone (see :meth:`_localise`).
 
         Done on the event itself, before any expansion, so that occurrences,
         EXDATEs and RECURRENCE-IDs are read in the same zone as DTSTART.
@@ -442,9 +483,23 @@ class _Reader:
                 if tzid is None:
                     continue
                 for item in getattr(prop, "dts", [prop]):
-                    moment = item.dt
-                    if isinstance(moment, datetime) and moment.tzinfo is None:
-                        item.dt = moment.replace(tzinfo=self._named_zone(str(tzid)))
+                    moment = self._localise(item.dt, str(tzid))
+                    if moment is not item.dt:
+                        item.dt = moment
+
+    def _localised(self, event: EventValues) -> EventValues:
+        """The event with its times in a zone where icalendar left them floating despite a TZID."""
+        start = self._localise(event.start, event.start_tzid)
+        end = self._localise(event.end, event.end_tzid)
+        if start is event.start and end is event.end:
+            return event
+        return replace(event, start=start, end=end)
+
+    def _localise(self, moment: object, tzid: str | None) -> object:
+        """A floating time with a TZID icalendar did not know, put in :meth:`_named_zone`."""
+        if tzid is None or not isinstance(moment, datetime) or moment.tzinfo is not None:
+            return moment
+        return moment.replace(tzinfo=self._named_zone(tzid))
 
     def _named_zone(self, tzid: str) -> tzinfo:
         """The zone of a TZID icalendar did not resolve: a display name, else the product's."""
@@ -470,9 +525,8 @@ class _Reader:
             self._skip(uid, problem)
             return
         mini = icalendar.Calendar()
-        for component in self.calendar.subcomponents:
-            if component.name == "VTIMEZONE":
-                mini.add_component(component)
+        for component in self.timezones:
+            mini.add_component(component)
         first = self.options.window_start - _EXPANSION_MARGIN
         last = self.options.window_end + _EXPANSION_MARGIN
         try:
@@ -516,7 +570,7 @@ class _Reader:
         recurrence_id = component.get("RECURRENCE-ID")
         original = recurrence_id.dt if recurrence_id is not None else start
         at = self._key_time(original)
-        block = self._block(uid, f"{key}@{at}", component, start, end, None)
+        block = self._block(uid, f"{key}@{at}", _event_values(component, start, end, None))
         if block is _NOTHING:
             return block
         if block.ends_at <= self.options.window_start or block.starts_at >= self.options.window_end:
@@ -557,7 +611,7 @@ def _key_blocks(pairs: list[tuple[str, Block]], warnings: list[str]) -> list[Blo
             final = key if len(intervals) == 1 else f"{key}@{_start_key(block)}"
             if final in keyed:
                 warnings.append(f"duplicate event {final!r}: the later one wins")
-            keyed[final] = replace(block, key=final)
+            keyed[final] = block if block.key == final else replace(block, key=final)
     return list(keyed.values())
 
 
@@ -572,6 +626,19 @@ def _content_key(event: icalendar.Component) -> str:
         digest.update(name.encode())
         digest.update(prop.to_ical() if prop is not None else b"")
     return f"nouid-{digest.hexdigest()[:20]}"
+
+
+def _event_values(
+    event: icalendar.Component, start: object, end: object, duration: object
+) -> EventValues:
+    return EventValues(
+        start=start,
+        end=end,
+        duration=duration,
+        summary=_text(event, "SUMMARY"),
+        status=_text(event, "STATUS"),
+        transp=_text(event, "TRANSP"),
+    )
 
 
 def _text(component: icalendar.Component, name: str) -> str | None:
