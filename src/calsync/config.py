@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from calsync.core.ical_in import TransparentEvents
+from calsync.core.blocks import TransparentEvents
 from calsync.core.text import check_plain_text
 from calsync.errors import ConfigError
 
