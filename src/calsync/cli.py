@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress
@@ -26,20 +26,23 @@ from sqlalchemy.orm import (
 
 from calsync import __version__, reports
 from calsync.cli_keys import apikey_app
+from calsync.clock import utc_now
 from calsync.config import Settings, load_settings
 from calsync.core.feed_url import feed_url_problem
 from calsync.core.ical_in import ParsedFeed, TransparentEvents, parse_feed
-from calsync.core.redact import redact_url
 from calsync.core.text import check_plain_text
 from calsync.errors import CalsyncError, ConfigError, InvalidFeed
 from calsync.feeds import FeedService, feed_path
 from calsync.fetch import FeedFetcher
 from calsync.leases import cli_owner, owner_is_gone
 from calsync.logging import configure_logging
+from calsync.redact import redact_url
 from calsync.store import repo
 from calsync.store.db import Store
-from calsync.store.models import ExternalCalendar, Product, utc_now
 from calsync.sync import SyncResult, parse_options, sync_calendar
+
+if TYPE_CHECKING:
+    from calsync.store.models import ExternalCalendar, Product
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0])
 products_app = typer.Typer(no_args_is_help=True, help="Products: the things you rent out.")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 import typer
 
 from calsync.apikeys import create_api_key, list_api_keys, revoke_api_key
-from calsync.store.models import utc_now
+from calsync.clock import utc_now
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

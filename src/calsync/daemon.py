@@ -25,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import make_url
 
 from calsync import __version__, reports
+from calsync.clock import utc_now
 from calsync.errors import CalsyncError, ConfigError
 from calsync.feeds import FeedReadLog, FeedService, StaleReaderWatch
 from calsync.fetch import FeedFetcher
@@ -34,7 +35,7 @@ from calsync.parsing import ParsePool
 from calsync.scheduler import Dispatcher
 from calsync.store import repo
 from calsync.store.db import Store
-from calsync.store.models import SYNC_CHANNEL, utc_now
+from calsync.store.models import SYNC_CHANNEL
 from calsync.web.app import create_app
 
 if TYPE_CHECKING:

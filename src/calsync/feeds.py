@@ -38,9 +38,10 @@ import structlog
 from sqlalchemy import event, insert, or_, select
 from sqlalchemy.orm import Session
 
+from calsync.channels import classify_user_agent
+from calsync.clock import utc_now
 from calsync.core.availability import Graph, blocked_ranges
 from calsync.core.blocks import date_at_midnight
-from calsync.core.channels import classify_user_agent
 from calsync.core.ical_out import FeedEvent, render_feed
 from calsync.store import repo
 from calsync.store.models import (
@@ -49,7 +50,6 @@ from calsync.store.models import (
     ExternalCalendar,
     Product,
     ProductCalendarLog,
-    utc_now,
 )
 
 if TYPE_CHECKING:

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from calsync.clock import utc_now
 from calsync.errors import CalsyncError
 from calsync.leases import owner_is_gone
 from calsync.store import repo
-from calsync.store.models import utc_now
 from calsync.sync import FeedToSync, FinishedSync, SyncRecorder, SyncResult, read_feeds, sync_feed
 
 if TYPE_CHECKING:

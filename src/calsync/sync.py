@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import structlog
 
+from calsync.clock import utc_now
 from calsync.core.diff import DeletionGuard, Plan, plan_sync
 from calsync.core.digest import content_digest
 from calsync.core.ical_in import (
@@ -34,11 +35,10 @@ from calsync.core.ical_in import (
     TransparentEvents,
     parse_feed,
 )
-from calsync.core.redact import redact_url
 from calsync.core.schedule import SyncSchedule
 from calsync.errors import FeedError, FeedHttpError, FeedRateLimited
+from calsync.redact import redact_url
 from calsync.store import repo
-from calsync.store.models import ExternalCalendar, utc_now
 
 if TYPE_CHECKING:
     import uuid
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from calsync.config import Settings
     from calsync.fetch import FeedFetcher, FetchedFeed
     from calsync.store.db import Store
+    from calsync.store.models import ExternalCalendar
 
 Outcome = Literal["changed", "unchanged", "not_modified", "failed", "held"]
 Parser = Callable[[bytes, ParseOptions], Awaitable[ParsedFeed]]

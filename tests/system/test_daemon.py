@@ -18,8 +18,9 @@ from datetime import timedelta
 import pytest
 
 from calsync.apikeys import create_api_key
+from calsync.clock import utc_now
 from calsync.store import repo
-from calsync.store.models import Booking, SyncRun, utc_now
+from calsync.store.models import Booking, SyncRun
 from conftest import calendar
 from daemon_process import DaemonProcess, open_store, wait_until
 from feedserver import OVERALL

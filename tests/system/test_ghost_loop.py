@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from appserver import serve_in_thread
+from calsync.clock import utc_now
 from calsync.config import Settings
 from calsync.core.blocks import Block
 from calsync.core.ical_in import parse_feed
@@ -27,7 +28,7 @@ from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
 from calsync.store import repo
 from calsync.store.db import Store
-from calsync.store.models import BLOCKING_STATUSES, Booking, utc_now
+from calsync.store.models import BLOCKING_STATUSES, Booking
 from calsync.sync import SyncResult, sync_calendar
 from calsync.web.app import create_app
 from conftest import NOW, calendar, make_settings, parse_options

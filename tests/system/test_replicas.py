@@ -33,8 +33,9 @@ import sqlalchemy
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from calsync.clock import utc_now
 from calsync.store import repo
-from calsync.store.models import Booking, ExternalCalendar, SyncRun, utc_now
+from calsync.store.models import Booking, ExternalCalendar, SyncRun
 from conftest import IN_CI, POSTGRES_URL, calendar, postgres_schema_url
 from daemon_process import DaemonProcess, open_store, wait_until
 from feedserver import FeedServer

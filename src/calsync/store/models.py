@@ -30,10 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-
-def utc_now() -> datetime:
-    """The current time as an aware UTC datetime."""
-    return datetime.now(UTC)
+from calsync.clock import utc_now
 
 
 class UtcDateTime(TypeDecorator[datetime]):

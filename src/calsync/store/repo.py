@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, cast
-from urllib.parse import urlsplit
 
 from sqlalchemy import (
     ColumnElement,
@@ -24,10 +23,11 @@ from sqlalchemy import (
     update,
 )
 
+from calsync.channels import feed_host, registrable_domain
+from calsync.clock import utc_now
 from calsync.core.availability import Graph, Occupancy, Occupant, ProductNode
 from calsync.core.blocks import date_at_midnight
 from calsync.core.diff import Plan, StoredBooking, moves_nights
-from calsync.domains import registrable_domain
 from calsync.errors import Conflict, NotFound
 from calsync.store.models import (
     BLOCKING_STATUSES,
@@ -37,7 +37,6 @@ from calsync.store.models import (
     Product,
     ProductCalendarLog,
     SyncRun,
-    utc_now,
 )
 
 if TYPE_CHECKING:
@@ -516,11 +515,6 @@ def oldest_success(session: Session) -> datetime | None:
     return session.scalar(
         select(func.min(ExternalCalendar.last_synced)).where(ExternalCalendar.active.is_(True))
     )
-
-
-def feed_host(url: str) -> str:
-    """The host a feed URL is fetched from, for per-host politeness limits."""
-    return (urlsplit(url.replace("webcal://", "https://", 1)).hostname or "").lower()
 
 
 @dataclass(frozen=True, slots=True)

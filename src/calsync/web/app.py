@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
 from calsync import __version__, reports
+from calsync.clock import utc_now
 from calsync.config import Settings  # noqa: TC001 - a run-time dependency of create_app
 from calsync.errors import ApiError, CalsyncError, NotFound, StoreError
 from calsync.feeds import FeedReadLog, FeedService, feed_path
@@ -29,7 +30,6 @@ from calsync.metrics import Metrics  # noqa: TC001 - a run-time dependency of cr
 from calsync.scheduler import Dispatcher  # noqa: TC001
 from calsync.store import repo
 from calsync.store.db import Store  # noqa: TC001
-from calsync.store.models import ExternalCalendar, Product, utc_now
 from calsync.web.api import api_router
 from calsync.web.availability import availability_router
 from calsync.web.feeds import feeds_router
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     import uuid
     from collections.abc import Callable, Sequence
     from datetime import datetime
+
+    from calsync.store.models import ExternalCalendar, Product
 
 log = structlog.get_logger("calsync.web")
 

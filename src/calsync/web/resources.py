@@ -26,13 +26,13 @@ from zoneinfo import available_timezones
 from sqlalchemy import select
 
 from calsync.bookings import BLOCKING_STATUSES, collision
+from calsync.channels import feed_host, registrable_domain
 from calsync.core.availability import Graph
 from calsync.core.feed_url import feed_url_problem
 from calsync.core.ical_in import TRANSPARENT_EVENTS
-from calsync.core.redact import redact_url
 from calsync.core.text import check_plain_text
-from calsync.domains import registrable_domain
 from calsync.errors import BadRequest, Conflict, ImportedBooking
+from calsync.redact import redact_url
 from calsync.store import repo
 from calsync.store.models import (
     Base,
@@ -405,7 +405,7 @@ class ExternalCalendars(Resource):
         tld = registrable_domain(url)
         calendar = ExternalCalendar(
             product_id=values["product_id"],
-            name=values.get("name") or tld or repo.feed_host(url) or "calendar",
+            name=values.get("name") or tld or feed_host(url) or "calendar",
             ical_url=url,
             active=values.get("active", True),
             time_offset=values.get("time_offset", 0),
