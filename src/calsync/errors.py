@@ -11,8 +11,8 @@
     │   │   ├── FeedHttpError       an HTTP status other than 200/304   (5xx retryable)
     │   │   │   ├── FeedRateLimited 429 or 503, maybe with Retry-After  (retryable)
     │   │   │   └── FeedGone        404 or 410
-    │   │   └── FeedTooLarge        body, redirect or time cap exceeded
-    │   ├── InvalidFeed             the body is not a readable iCalendar feed
+    │   │   └── FeedTooLarge        body, redirect or time cap exceeded     (retryable)
+    │   ├── InvalidFeed             the body is not a readable iCalendar feed (retryable)
     │   └── ParserFailed            the parser process died                 (retryable)
     ├── StoreError                  the database refused or is unreachable
     │   └── NotFound                no such product, calendar or booking            404
@@ -116,7 +116,12 @@ class FeedGone(FeedHttpError):
 
 
 class InvalidFeed(FeedError):
-    """The body is not a readable iCalendar feed."""
+    """The body is not a readable iCalendar feed.
+
+    Retryable: a channel's maintenance page or a cut-off body passes by itself.
+    """
+
+    retryable = True
 
     def __init__(self, reason: str) -> None:
         self.reason = reason

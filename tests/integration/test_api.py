@@ -14,12 +14,11 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
 from calsync.errors import CalsyncError
-from calsync.store import repo
 from calsync.store.models import ApiKey, Booking, ExternalCalendar, SyncRun
 from calsync.web.api import api_router
 from calsync.web.app import _error_response
 from calsync.web.auth import create_api_key, revoke_api_key
-from conftest import NOW
+from conftest import NOW, add_calendar
 
 DAY = timedelta(days=1)
 
@@ -865,7 +864,7 @@ def test_sync_trigger_needs_an_api_key(anonymous):
 def imported(store, product_id: str, *, name: str = "Airbnb", starts: str = "2026-12-10"):
     """An external calendar of the product with one imported booking; returns both ids."""
     with store.write() as session:
-        calendar = repo.add_calendar(
+        calendar = add_calendar(
             session,
             product_id=uuid.UUID(product_id),
             name=name,

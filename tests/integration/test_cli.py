@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from calsync import __version__
 from calsync.cli import app
-from calsync.store import repo
+from calsync.store import calendars as stored_calendars
+from calsync.store import products as stored_products
 from calsync.store.db import Store
 from conftest import FEEDS, calendar, dead_pid, make_settings
 
@@ -201,7 +202,7 @@ def test_feed_of_a_stored_name_with_line_breaks(cli, store):
     """The feed command prints a product whose stored name has CR/LF, escaped: no traceback."""
     product_id = created_id(cli("products", "add", "Room", "--json")[1])
     with store.write() as session:
-        repo.get_product(session, uuid.UUID(product_id)).name = "Room\r\nEND:VCALENDAR"
+        stored_products.get_product(session, uuid.UUID(product_id)).name = "Room\r\nEND:VCALENDAR"
     code, out, _ = cli("feed", product_id)
     assert (0, 1) == (code, out.splitlines().count("END:VCALENDAR"))
     assert "X-WR-CALNAME:Room\\nEND:VCALENDAR" in out.splitlines()
@@ -221,7 +222,7 @@ def lease(database_url: str, calendar_id: str, owner: str) -> None:
     store = Store.connect(make_settings(database_url).database)
     try:
         with store.write() as session:
-            row = repo.get_calendar(session, uuid.UUID(calendar_id))
+            row = stored_calendars.get_calendar(session, uuid.UUID(calendar_id))
             row.lease_owner = owner
             row.lease_expires_at = datetime.now(UTC) + timedelta(days=1)
     finally:

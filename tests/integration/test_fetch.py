@@ -496,7 +496,7 @@ def _refuse_all_redirects(feed_server: FeedServer) -> None:
     ids=["404", "500", "too-large", "corrupt-gzip", "redirects", "timeout", "scheme", "guard"],
 )  # fmt: skip
 def test_fetch_errors_never_show_the_query_or_password(
-    feed_server: FeedServer, path: str, setup: Any, settings: FetchSettings, kind: type
+    feed_server: FeedServer, path: str, setup: Any, settings: FetchSettings, kind: type[FetchError]
 ) -> None:
     """Whatever fails, the FetchError's message and url show the URL redacted: no token, no password."""
     setup(feed_server)

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from appserver import serve_in_thread
 from calsync.feeds import FeedReadLog, FeedService
 from calsync.metrics import Metrics
-from calsync.store import repo
+from calsync.store import products as stored_products
 from calsync.store.db import Store
 from calsync.web.app import create_app
 from calsync.web.auth import create_api_key, list_api_keys
@@ -40,7 +40,7 @@ def build(store, database_url, clock, **api: object):
     """Calsync's whole app on the test store, with these ``[api]`` settings."""
     settings = make_settings(database_url, api=api) if api else make_settings(database_url)
     return create_app(
-        store=store, dispatcher=None, metrics=Metrics(),
+        store=store, metrics=Metrics(),
         feed_service=FeedService(store, settings.feeds, clock=clock),
         read_log=FeedReadLog(store), settings=settings, clock=clock,
     )  # fmt: skip
@@ -336,7 +336,7 @@ def test_feed_versions_of_linked_products_move_when_a_product_is_deleted(client,
 
     def version() -> object:
         with store.read() as session:
-            return repo.get_product(session, uuid.UUID(house)).bookings_changed_at
+            return stored_products.get_product(session, uuid.UUID(house)).bookings_changed_at
 
     before = version()
     deleted = client.delete(f"/v1/products?id=eq.{room}", headers={"Prefer": "return=minimal"})

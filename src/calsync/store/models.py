@@ -69,6 +69,9 @@ NAMING_CONVENTION = {
 }
 
 
+INT_MAX = 2**31 - 1
+"""Integers are stored as 32-bit columns; larger values are refused, not overflowed."""
+
 BLOCKING_STATUSES = ("confirmed", "tentative")
 """Booking statuses that occupy their nights (a cancelled booking frees them)."""
 
