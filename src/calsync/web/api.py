@@ -43,12 +43,7 @@ from calsync.services import calendars, products
 from calsync.services.context import BookingBounds, WriteContext
 from calsync.services.views import json_value, serialize
 from calsync.web.auth import require_api_key
-from calsync.web.openapi import (
-    DELETED_BOOKINGS_HEADER,
-    ErrorBody,
-    actions,
-    add_resource_routes,
-)
+from calsync.web.openapi import DELETED_BOOKINGS_HEADER, ErrorBody
 from calsync.web.query import (
     RESERVED,
     answer_status,
@@ -60,6 +55,7 @@ from calsync.web.query import (
     parse_select,
 )
 from calsync.web.resources import RESOURCES, ExternalCalendars, Resource, resource_named
+from calsync.web.routes import actions, add_resource_routes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence

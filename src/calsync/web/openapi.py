@@ -1,4 +1,4 @@
-"""The OpenAPI description of the ``/v1`` routes, and their registration on the router.
+"""The OpenAPI description of the ``/v1`` resources' operations (the routes: :mod:`.routes`).
 
 Every operation of a resource is described from its field policy
 (:class:`~calsync.web.resources.Resource`): the JSON schema of each field, with
@@ -21,12 +21,7 @@ from calsync.web.query import OPERATORS, python_type
 from calsync.web.resources import Bookings, ExternalCalendars, Resource
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
-
-    from fastapi import APIRouter, Request
-    from fastapi.responses import Response
-
-    Handler = Callable[[Request], Awaitable[Response]]
+    from collections.abc import Mapping
 
 DELETED_BOOKINGS_HEADER = "Calsync-Deleted-Bookings"
 """On a DELETE of external calendars: how many imported bookings went with them."""
@@ -47,192 +42,6 @@ class ErrorBody(BaseModel):
     )
 
 
-def add_resource_routes(
-    router: APIRouter,
-    resource: Resource,
-    *,
-    extra: Mapping[str, dict[str, Any]],
-    list_rows: Handler,
-    create_rows: Handler,
-    update_rows: Handler,
-    delete_rows: Handler,
-    read_only: Handler,
-) -> None:
-    """GET, POST, PATCH and DELETE of ``resource``, described (writes to a read-only one: 405).
-
-    ``extra`` names the resource's computed fields with their JSON schema.
-    """
-    path = f"/{resource.name}"
-    tags: list[str | Any] = [resource.name]
-    docs = _Docs(resource, extra)
-    router.add_api_route(
-        path,
-        list_rows,
-        methods=["GET"],
-        tags=tags,
-        operation_id=f"list_{resource.name}",
-        summary=f"List {resource.name}",
-        description=docs.list_description(),
-        responses=docs.list_responses(),
-        openapi_extra={"parameters": docs.list_parameters()},
-    )
-    if not resource.writable:
-        router.add_api_route(
-            path, read_only, methods=["POST", "PATCH", "DELETE"], include_in_schema=False
-        )
-        return
-    router.add_api_route(
-        path,
-        create_rows,
-        methods=["POST"],
-        status_code=201,
-        tags=tags,
-        operation_id=f"create_{resource.name}",
-        summary=f"Create {resource.name}",
-        description=docs.create_description(),
-        responses=docs.write_responses(
-            201, "The created rows (empty with Prefer: return=minimal)."
-        ),
-        openapi_extra={
-            "parameters": docs.write_parameters(filters=False),
-            "requestBody": docs.create_body(),
-        },
-    )
-    router.add_api_route(
-        path,
-        update_rows,
-        methods=["PATCH"],
-        tags=tags,
-        operation_id=f"update_{resource.name}",
-        summary=f"Change the {resource.name} the filters match",
-        description=docs.update_description(),
-        responses=docs.write_responses(200, "The changed rows."),
-        openapi_extra={
-            "parameters": docs.write_parameters(filters=True),
-            "requestBody": docs.update_body(),
-        },
-    )
-    router.add_api_route(
-        path,
-        delete_rows,
-        methods=["DELETE"],
-        tags=tags,
-        operation_id=f"delete_{resource.name}",
-        summary=f"Delete the {resource.name} the filters match",
-        description=docs.delete_description(),
-        responses=docs.delete_responses(),
-        openapi_extra={"parameters": docs.write_parameters(filters=True, flags=False)},
-    )
-
-
-@dataclass(frozen=True)
-class Action:
-    """A POST on one row of a resource (``/external_calendars/{id}/sync``), described."""
-
-    resource: Resource
-    name: str
-    param: str
-    """The path parameter naming the row: ``calendar_id``, ``product_id``."""
-    status: int
-    summary: str
-    description: str
-    answer: str
-    """What the answer is, for the document."""
-    answer_schema: dict[str, Any]
-
-    def add(self, router: APIRouter, endpoint: Handler) -> None:
-        """Add the route of the action, answered by ``endpoint``."""
-        kind = self.resource.kind
-        router.add_api_route(
-            f"/{self.resource.name}/{{{self.param}}}/{self.name}",
-            endpoint,
-            methods=["POST"],
-            status_code=self.status,
-            tags=[self.resource.name],
-            operation_id=f"{self.name}_{self.resource.name}",
-            summary=self.summary,
-            description=self.description,
-            responses={
-                self.status: {
-                    "description": self.answer,
-                    "content": {"application/json": {"schema": self.answer_schema}},
-                },
-                404: {"model": ErrorBody, "description": f"No {kind} with this id."},
-            },
-            openapi_extra={
-                "parameters": [
-                    {
-                        "name": self.param,
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "format": "uuid"},
-                        "description": f"The {kind}'s id.",
-                    }
-                ]
-            },
-        )
-
-
-def actions(
-    resources: Mapping[str, Resource], extra: Mapping[str, Mapping[str, Any]]
-) -> dict[str, Action]:
-    """The actions on rows: sync and release a calendar, rotate a product's feed token."""
-    calendars, products = resources["external_calendars"], resources["products"]
-    calendar = _Docs(calendars, extra.get(calendars.name, {})).row_schema()
-    product = _Docs(products, extra.get(products.name, {})).row_schema()
-    return {
-        "sync": Action(
-            calendars,
-            "sync",
-            "calendar_id",
-            202,
-            "Sync an external calendar now",
-            "Sets `sync_requested_at` to now and wakes the dispatcher: the calendar is synced "
-            "at once instead of at its next scheduled time.",
-            "The sync was requested.",
-            {
-                "type": "object",
-                "required": ["id", "sync_requested_at"],
-                "properties": {
-                    "id": {"type": "string", "format": "uuid"},
-                    "sync_requested_at": {"type": "string", "format": "date-time"},
-                },
-            },
-        ),
-        "release": Action(
-            calendars,
-            "release",
-            "calendar_id",
-            200,
-            "Apply an external calendar's held deletions now",
-            "The deletions the deletion guard holds (see `held_since` and `error`) are applied "
-            "now instead of when the next fetch confirms them: `released` counts the bookings "
-            "deleted.",
-            "How many bookings were deleted, and the calendar.",
-            {
-                "type": "object",
-                "required": ["released", "external_calendar"],
-                "properties": {
-                    "released": {"type": "integer", "minimum": 0},
-                    "external_calendar": calendar,
-                },
-            },
-        ),
-        "rotate_feed_token": Action(
-            products,
-            "rotate_feed_token",
-            "product_id",
-            200,
-            "Give a product a new feed URL",
-            "A new `feed_token`: the product's old feed URL and every export URL made from it "
-            "answer 404 from now on. Paste the new ones (`feed_url`, each calendar's "
-            "`export_url`) into every channel.",
-            "The product with its new `feed_token` and `feed_url`.",
-            product,
-        ),
-    }
-
-
 _FILTER_PATTERN = rf"^(not\.)?({'|'.join(OPERATORS)})\."
 _FILTER_HELP = (
     "Any column can be filtered with `column=operator.value`: `eq`, `neq`, `gt`, `gte`, "
@@ -245,7 +54,7 @@ _FILTER_HELP = (
 
 
 @dataclass(frozen=True)
-class _Docs:
+class ResourceDocs:
     """The OpenAPI description of one resource's operations."""
 
     resource: Resource
@@ -254,6 +63,7 @@ class _Docs:
     # --- schemas --------------------------------------------------------------------
 
     def column_schema(self, name: str, *, write: bool) -> dict[str, Any]:
+        """The JSON schema of one field, as shown (``write=False``) or as written."""
         column = self.resource.column(name)
         schema = _type_schema(column, write=write)
         if write:
@@ -268,6 +78,7 @@ class _Docs:
         return schema
 
     def row_schema(self) -> dict[str, Any]:
+        """A row as answered: every shown field and the computed ones."""
         properties = {name: self.column_schema(name, write=False) for name in self.resource.columns}
         return {
             "type": "object",
@@ -276,9 +87,11 @@ class _Docs:
         }
 
     def rows_schema(self) -> dict[str, Any]:
+        """An answer of rows."""
         return {"type": "array", "items": self.row_schema()}
 
     def body_schema(self, *, creating: bool) -> dict[str, Any]:
+        """One object of a POST (``creating``) or a PATCH body."""
         properties: dict[str, Any] = {}
         for name in self.resource.writable_fields(creating=creating):
             if name == "sync_requested_at":
@@ -297,6 +110,7 @@ class _Docs:
         return schema
 
     def create_body(self) -> dict[str, Any]:
+        """A POST's body: one object or an array of them."""
         item = self.body_schema(creating=True)
         return {
             "required": True,
@@ -306,6 +120,7 @@ class _Docs:
         }
 
     def update_body(self) -> dict[str, Any]:
+        """A PATCH's body."""
         return {
             "required": True,
             "content": {"application/json": {"schema": self.body_schema(creating=False)}},
@@ -314,6 +129,7 @@ class _Docs:
     # --- parameters -----------------------------------------------------------------
 
     def filter_parameters(self) -> list[dict[str, Any]]:
+        """A ``col=operator.value`` filter for every shown field."""
         return [
             {
                 "name": name,
@@ -327,6 +143,7 @@ class _Docs:
         ]
 
     def select_parameter(self) -> dict[str, Any]:
+        """The ``select`` parameter, naming every field."""
         return {
             "name": "select",
             "in": "query",
@@ -337,6 +154,7 @@ class _Docs:
         }
 
     def list_parameters(self) -> list[dict[str, Any]]:
+        """A GET's parameters: select, order, paging, Range and the filters."""
         count = {"type": "integer", "minimum": 0, "maximum": INT_MAX}
         return [
             self.select_parameter(),
@@ -381,6 +199,7 @@ class _Docs:
         ]
 
     def write_parameters(self, *, filters: bool, flags: bool = True) -> list[dict[str, Any]]:
+        """A write's parameters: select, Prefer, the flags and maybe the filters."""
         parameters = [
             self.select_parameter(),
             {
@@ -409,6 +228,7 @@ class _Docs:
     # --- descriptions and responses --------------------------------------------------
 
     def list_description(self) -> str:
+        """What a GET does."""
         return (
             f"The {self.resource.name} the filters match. {_FILTER_HELP} The answer carries "
             "`Content-Range: first-last/total` (`*/total` when empty) and is 206 when it is a "
@@ -416,6 +236,7 @@ class _Docs:
         )
 
     def create_description(self) -> str:
+        """What a POST does."""
         required = ", ".join(f"`{name}`" for name in sorted(self.resource.required))
         text = f"Create one {self.resource.kind} (a JSON object) or several (an array) in one "
         text += f"transaction. Required: {required}."
@@ -429,12 +250,14 @@ class _Docs:
         return text
 
     def update_description(self) -> str:
+        """What a PATCH does."""
         return (
             f"Apply the body's fields to every {self.resource.kind} the filters match; a "
             f"filter is required (400 `filter_required` otherwise). {_FILTER_HELP}"
         )
 
     def delete_description(self) -> str:
+        """What a DELETE does."""
         text = (
             f"Delete every {self.resource.kind} the filters match; a filter is required "
             f"(400 `filter_required` otherwise). {_FILTER_HELP}"
@@ -448,6 +271,7 @@ class _Docs:
         return text
 
     def list_responses(self) -> dict[int | str, dict[str, Any]]:
+        """A GET's answers."""
         content = {"application/json": {"schema": self.rows_schema()}}
         headers = {
             "Content-Range": {
@@ -463,6 +287,7 @@ class _Docs:
         }  # fmt: skip
 
     def delete_responses(self) -> dict[int | str, dict[str, Any]]:
+        """A DELETE's answers."""
         responses = self.write_responses(200, "The deleted rows.")
         if isinstance(self.resource, ExternalCalendars):
             header = {
@@ -485,6 +310,7 @@ class _Docs:
         return responses
 
     def write_responses(self, status: int, description: str) -> dict[int | str, dict[str, Any]]:
+        """A write's answers, ``status`` with the rows."""
         responses: dict[int | str, dict[str, Any]] = {
             status: {
                 "description": description,
