@@ -24,6 +24,8 @@ from calsync.feeds import (
 )
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
+from calsync.services import products
+from calsync.services.context import WriteContext
 from calsync.store import calendars as stored_calendars
 from calsync.store import history
 from calsync.store import products as stored_products
@@ -383,6 +385,30 @@ def test_a_change_by_another_process_is_seen_once_the_check_is_older_than_its_va
     monotonic.now += CHECK_VALIDITY + 0.01
     assert service.cached(product.feed_token) is None
     assert rendered(service, product.feed_token).etag != before.etag
+
+
+@pytest.mark.parametrize(
+    ("changes", "shown"),
+    [({"name": "Villa"}, b"X-WR-CALNAME:Villa"), ({"timezone": "America/New_York"}, None)],
+    ids=["name", "timezone"],
+)
+def test_a_product_change_moves_its_feed_version(store, app_parts, changes, shown):
+    """Renaming a product (or moving its timezone) gives its feed a new ETag at once.
+
+    Regression: the version moved only with bookings and links, so a renamed
+    product's feed kept its old X-WR-CALNAME until its next booking.
+    """
+    _, _, client = app_parts
+    product = add_product(store)
+    first = client.get(feed_path(product.feed_token))
+    with store.write() as session:
+        products.update(
+            session, WriteContext(now=NOW), [stored_products.get_product(session, product.id)],
+            changes,
+        )  # fmt: skip
+    again = client.get(feed_path(product.feed_token))
+    assert again.headers["etag"] != first.headers["etag"]
+    assert shown is None or shown in again.content
 
 
 def test_rotated_token_makes_the_old_url_404(store, app_parts):

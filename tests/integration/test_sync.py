@@ -471,6 +471,41 @@ def test_retry_after_sets_the_next_attempt(store, settings, feed_server, product
     assert status(store, product_calendar).next_sync_at == NOW + timedelta(seconds=1200)
 
 
+@pytest.mark.parametrize(("status_code", "reason"), [(404, "HTTP 404"), (410, "HTTP 410"),
+                                                  (403, "HTTP 403"), (401, "HTTP 401")])  # fmt: skip
+def test_a_failure_no_retry_passes_waits_the_longest_backoff_and_says_so(
+    store, settings, feed_server, product_calendar, clock, status_code, reason
+):
+    """A 404, 410, 403 or 401 is not retried in 15 minutes: the next attempt is max_backoff away.
+
+    Regression: ``retryable`` was never read, so a gone or forbidden feed was
+    retried like a timeout. The error says until when, and why.
+    """
+    feed_server.serve("/feed.ics", b"", status=status_code)
+    run(store, settings, product_calendar, clock)
+    cal = status(store, product_calendar)
+    assert (cal.failure_count, cal.next_sync_at) == (1, NOW + timedelta(hours=6))
+    assert (cal.error or "").endswith(
+        f"{reason} — not retried until 2026-11-15 18:00 UTC (or a manual sync): this needs "
+        "a fix at the channel or a new URL"
+    )
+    assert [r.error for r in runs(store, product_calendar)] == [(cal.error or "").split(" — ")[0]]
+
+
+@pytest.mark.parametrize("status_code", [500, 503])
+def test_a_failure_a_retry_may_pass_backs_off_as_before(
+    store, settings, feed_server, product_calendar, clock, status_code
+):
+    """A 500 or 503 without Retry-After is retried after the interval, and the error has no more."""
+    feed_server.serve("/feed.ics", b"", status=status_code)
+    run(store, settings, product_calendar, clock)
+    cal = status(store, product_calendar)
+    assert (cal.next_sync_at, "not retried" in (cal.error or "")) == (
+        NOW + timedelta(minutes=15),
+        False,
+    )
+
+
 def test_calendar_failing_too_long_is_deactivated(
     store, feed_server, product_calendar, clock, database_url
 ):

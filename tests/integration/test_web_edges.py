@@ -342,3 +342,14 @@ def test_feed_versions_of_linked_products_move_when_a_product_is_deleted(client,
     deleted = client.delete(f"/v1/products?id=eq.{room}", headers={"Prefer": "return=minimal"})
     assert 204 == deleted.status_code
     assert version() not in {None, before}
+
+
+def test_rotating_a_feed_token_answers_the_new_feed_url_and_the_old_one_is_gone(client):
+    """The whole app answers rotate_feed_token with feed_url on the new token; the old URL 404s."""
+    [product] = client.post("/v1/products", json={"name": "Cabin"}).json()
+    old = product["feed_url"]
+    assert 200 == client.get(old.removeprefix("http://127.0.0.1:8080")).status_code
+    rotated = client.post(f"/v1/products/{product['id']}/rotate_feed_token").json()
+    assert rotated["feed_url"].endswith(f"/ical/{rotated['feed_token']}.ics")
+    assert rotated["feed_url"] != old
+    assert 404 == client.get(old.removeprefix("http://127.0.0.1:8080")).status_code
