@@ -35,7 +35,9 @@ from calsync.config import DatabaseSettings, FetchSettings, Settings, SyncSettin
 from calsync.core.blocks import Block
 from calsync.core.ical_in import ParsedFeed, ParseOptions
 from calsync.fetch import FeedFetcher
-from calsync.store import repo
+from calsync.services import calendars
+from calsync.services.context import WriteContext
+from calsync.store import products as stored_products
 from calsync.store.db import Store
 from calsync.sync import SyncResult, sync_calendar
 
@@ -176,13 +178,16 @@ def _measure(database_url: str, events: int) -> _Run:
     locks: list[float] = []
     with FeedServer([FeedSpec("airbnb", 2, seed=events)]) as server:
         with store.write() as session:
-            product = repo.add_product(
+            product = stored_products.add_product(
                 session, name="big", timezone="UTC", capacity=1, now=datetime.now(UTC)
             )
-            calendar_id = repo.add_calendar(
-                session, product_id=product.id, name="big", ical_url=server.url(0),
-                time_offset=0, active=True, now=datetime.now(UTC),
-            ).id  # fmt: skip
+            calendar_id = calendars.add(
+                session,
+                WriteContext(now=datetime.now(UTC)),
+                product_id=product.id,
+                name="big",
+                ical_url=server.url(0),
+            ).id
         for blocks, expected in zip(phases, [(events, 0), (0, events)], strict=True):
             server.change(0)
             transactions.reset()

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, insert, select, update
 
 from bench.feeds import SHAPES, FeedSpec
-from calsync.apikeys import create_api_key
-from calsync.store import repo
+from calsync.services.keys import create_api_key
+from calsync.store import products as stored_products
 from calsync.store.models import ExternalCalendar, Product, SyncRun
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def add_calendars(store: Store, urls: list[str]) -> list[uuid.UUID]:
     products = [
         {
             "id": product_id, "name": f"Cottage {n}", "timezone": "Europe/Amsterdam",
-            "capacity": 1, "feed_token": repo.new_feed_token(), "created_at": now,
+            "capacity": 1, "feed_token": stored_products.new_feed_token(), "created_at": now,
             "updated_at": now,
         }
         for n, product_id in enumerate(product_ids)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from bench.daemon import Daemon, open_store
 from bench.report import Figure, Target
 from calsync.feeds import feed_path
-from calsync.store import repo
+from calsync.store import products as stored_products
 from calsync.store.models import Booking
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ def _seed(database: Path) -> str:
     try:
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         with store.write() as session:
-            product = repo.add_product(
+            product = stored_products.add_product(
                 session, name="Beach house", timezone="Europe/Amsterdam", capacity=1, now=today
             )
             session.add_all(

@@ -18,7 +18,10 @@ from sqlalchemy.pool import NullPool
 
 from calsync.config import Settings, load_settings
 from calsync.core.ical_in import ParseOptions
+from calsync.services import calendars, links
+from calsync.services.context import WriteContext
 from calsync.store.db import Store
+from calsync.store.models import ExternalCalendar
 from feedserver import FeedServer, feed_server  # noqa: F401 - the fixture, for every test
 
 FEEDS = Path(__file__).parent / "feeds"
@@ -54,6 +57,40 @@ def calendar(*events: str, head: str = "") -> bytes:
     )
     prodid = "" if "PRODID" in head else "PRODID:-//calsync tests//EN\r\n"
     return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n{prodid}{head}{body}END:VCALENDAR\r\n".encode()
+
+
+def add_calendar(
+    session,
+    *,
+    product_id: uuid.UUID,
+    name: str,
+    ical_url: str,
+    now: datetime,
+    time_offset: int = 0,
+    active: bool = True,
+    transparent_events: str = "block",
+) -> ExternalCalendar:
+    """An external calendar added as the API and the CLI add one (:mod:`calsync.services.calendars`)."""
+    return calendars.add(
+        session, WriteContext(now=now), product_id=product_id, name=name, ical_url=ical_url,
+        time_offset=time_offset, active=active, transparent_events=transparent_events,
+    )  # fmt: skip
+
+
+def link_products(session, accumulator_id: uuid.UUID, element_id: uuid.UUID, *, now: datetime):
+    """Make ``element`` a part of ``accumulator``, as the API and the CLI do."""
+    return links.link(session, WriteContext(now=now), accumulator_id, element_id)
+
+
+def request_sync(session, calendar_id: uuid.UUID, *, now: datetime) -> ExternalCalendar:
+    """Ask for a sync of the calendar now, as the API and the CLI do."""
+    return calendars.request_sync(session, WriteContext(now=now), calendar_id)
+
+
+def remove_calendar(session, calendar_id: uuid.UUID, *, now: datetime = NOW) -> int:
+    """Remove a calendar and its imported bookings, as the API and the CLI do; how many went."""
+    calendar = calendars.get(session, calendar_id)
+    return calendars.remove(session, WriteContext(now=now), [calendar])[calendar_id]
 
 
 def dead_pid() -> int:

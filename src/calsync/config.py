@@ -15,28 +15,19 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from calsync.core.blocks import TransparentEvents
 from calsync.core.text import check_plain_text
+from calsync.core.zones import check_timezone
 from calsync.errors import ConfigError
 
 ENV_PREFIX = "CALSYNC_"
 DEFAULT_CONFIG_FILE = Path("calsync.toml")
 
 
-def _check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        msg = f"unknown IANA timezone {name!r}"
-        raise ValueError(msg) from exc
-    return name
-
-
-TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
+TimezoneName = Annotated[str, AfterValidator(check_timezone)]
 PlainText = Annotated[str, AfterValidator(check_plain_text)]
 
 

@@ -25,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import make_url
 
 from calsync import __version__, reports
+from calsync.clock import utc_now
 from calsync.errors import CalsyncError, ConfigError
 from calsync.feeds import FeedReadLog, FeedService, StaleReaderWatch
 from calsync.fetch import FeedFetcher
@@ -32,9 +33,9 @@ from calsync.leases import replica_owner
 from calsync.metrics import Metrics
 from calsync.parsing import ParsePool
 from calsync.scheduler import Dispatcher
-from calsync.store import repo
+from calsync.services import calendars as calendar_service
 from calsync.store.db import Store
-from calsync.store.models import SYNC_CHANNEL, utc_now
+from calsync.store.models import SYNC_CHANNEL
 from calsync.web.app import create_app
 
 if TYPE_CHECKING:
@@ -79,7 +80,8 @@ async def run_daemon(settings: Settings) -> int:
             conflicts = reports.ConflictCache()
             app = create_app(
                 store=store,
-                dispatcher=dispatcher,
+                wake=dispatcher.wake,
+                is_running=lambda: dispatcher.running,
                 metrics=metrics,
                 feed_service=feed_service,
                 read_log=read_log,
@@ -154,8 +156,7 @@ def _add_feed_jobs(
 
     def count_conflicts() -> list[dict[str, object]]:
         with store.read() as session:
-            by_product = conflicts.of_products(session, repo.product_ids(session), now=utc_now())
-        found = [conflict for listed in by_product.values() for conflict in listed]
+            found = conflicts.everywhere(session, now=utc_now())
         for conflict in found:
             log.warning("booking.conflict", **conflict)
         return found
@@ -233,7 +234,7 @@ async def _log_started(
 ) -> None:
     def count_active() -> int:
         with store.read() as session:
-            return repo.count_active_calendars(session)
+            return calendar_service.count_active(session)
 
     host, port = listener.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host

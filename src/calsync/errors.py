@@ -11,8 +11,8 @@
     │   │   ├── FeedHttpError       an HTTP status other than 200/304   (5xx retryable)
     │   │   │   ├── FeedRateLimited 429 or 503, maybe with Retry-After  (retryable)
     │   │   │   └── FeedGone        404 or 410
-    │   │   └── FeedTooLarge        body, redirect or time cap exceeded
-    │   ├── InvalidFeed             the body is not a readable iCalendar feed
+    │   │   └── FeedTooLarge        body, redirect or time cap exceeded     (retryable)
+    │   ├── InvalidFeed             the body is not a readable iCalendar feed (retryable)
     │   └── ParserFailed            the parser process died                 (retryable)
     ├── StoreError                  the database refused or is unreachable
     │   └── NotFound                no such product, calendar or booking            404
@@ -27,8 +27,13 @@
         └── RangeNotSatisfiable     a Range or offset beyond the rows               416
 
 Errors carry their context as keyword-only attributes and build their own
-message; URLs in them are always redacted. ``retryable`` tells the scheduler
-whether another attempt may succeed without anyone changing anything.
+message. This module imports nothing of calsync, so every layer can raise its
+errors: a :class:`FetchError`'s ``url`` is therefore redacted by whoever raises
+it, once, where it is raised (the fetch layer passes
+:func:`calsync.redact.redact_url` of the URL), and is shown as given.
+``retryable`` tells the scheduler whether another attempt may succeed without
+anyone changing anything: a failure that is not retryable (a 404, a 403, an
+address the guard refuses) waits the longest backoff at once.
 An :class:`ApiError` carries its HTTP ``status`` and ``code`` as class attributes,
 and ``details`` (JSON) and ``headers`` for the answer as instance attributes.
 """
@@ -36,8 +41,6 @@ and ``details`` (JSON) and ``headers`` for the answer as instance attributes.
 from __future__ import annotations
 
 from typing import Any, ClassVar
-
-from calsync.core.redact import redact_url
 
 
 class CalsyncError(Exception):
@@ -58,7 +61,8 @@ class FetchError(FeedError):
     """Fetching a feed failed before anything could be parsed."""
 
     def __init__(self, *, url: str, reason: str) -> None:
-        self.url = redact_url(url)
+        self.url = url
+        """The feed's URL as it may be shown: redacted by whoever raised the error."""
         self.reason = reason
         super().__init__(f"{self.url}: {reason}")
 
@@ -112,7 +116,12 @@ class FeedGone(FeedHttpError):
 
 
 class InvalidFeed(FeedError):
-    """The body is not a readable iCalendar feed."""
+    """The body is not a readable iCalendar feed.
+
+    Retryable: a channel's maintenance page or a cut-off body passes by itself.
+    """
+
+    retryable = True
 
     def __init__(self, reason: str) -> None:
         self.reason = reason

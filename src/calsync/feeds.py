@@ -10,9 +10,9 @@ linked products' versions), so a checked feed is then served from memory,
 without asking the store, until either of these happens:
 
 - a transaction of this process that touched a product (every booking or link
-  change bumps its product's version) or deleted a calendar commits: the next
-  request checks again, so a change made here, an import included, is served at
-  once;
+  change bumps its product's version) or deleted a calendar commits
+  (:data:`~calsync.store.products.local_feed_changes`): the next request checks
+  again, so a change made here, an import included, is served at once;
 - :data:`CHECK_VALIDITY` (0.25 s) passes: the bound on how late a change made
   by another process (a replica, the CLI) is seen, well under the 1 s in which
   an imported change must reach the outbound feed.
@@ -35,28 +35,32 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import event, insert, or_, select
-from sqlalchemy.orm import Session
 
+from calsync.channels import classify_user_agent
+from calsync.clock import utc_now
 from calsync.core.availability import Graph, blocked_ranges
 from calsync.core.blocks import date_at_midnight
-from calsync.core.channels import classify_user_agent
 from calsync.core.ical_out import FeedEvent, render_feed
-from calsync.store import repo
-from calsync.store.models import (
-    BLOCKING_STATUSES,
-    Booking,
-    ExternalCalendar,
-    Product,
-    ProductCalendarLog,
-    utc_now,
+from calsync.store.bookings import blocking_bookings, load_occupancy
+from calsync.store.calendars import existing_ids, product_of
+from calsync.store.history import FeedReader, add_feed_reads, feed_readers
+from calsync.store.products import (
+    dependency_links,
+    find_product,
+    is_feed_token,
+    local_feed_changes,
+    product_by_token,
+    product_versions,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from sqlalchemy.orm import Session
+
     from calsync.config import FeedSettings
     from calsync.store.db import Store
+    from calsync.store.models import Product
 
 log = structlog.get_logger("calsync.feeds")
 _FORMAT = 3  # bump when the rendering changes, so every cached ETag changes with it
@@ -111,7 +115,7 @@ class FeedService:
         checked = self._checked.get((token, exclude))
         if (
             checked is None
-            or checked.changes != _local_changes.count
+            or checked.changes != local_feed_changes.count
             or self._monotonic() - checked.at > CHECK_VALIDITY
             or checked.day != self._window_start(self._clock())
         ):
@@ -125,14 +129,17 @@ class FeedService:
         not the product's (removed, or another product's) leaves out nothing. A
         token that cannot be one (length, characters) is None without a query.
         """
-        if not repo.is_feed_token(token):
+        if not is_feed_token(token):
             return None
         key = (token, exclude)
         with self._check_locks[hash(key) % _LOCKS]:  # a burst of requests checks once
             cached = self.cached(token, exclude)
             if cached is not None:
                 return cached
-            changes, at = _local_changes.count, self._monotonic()  # before reading: conservative
+            changes, at = (
+                local_feed_changes.count,
+                self._monotonic(),
+            )  # before reading: conservative
             now = self._clock()
             rendered = self._check(token, exclude, now)
             if rendered is not None:
@@ -146,11 +153,11 @@ class FeedService:
     def _check(self, token: str, exclude: uuid.UUID | None, now: datetime) -> RenderedFeed | None:
         """The feed as the store has it now: the cached body if its ETag still holds."""
         with self._store.read() as session:
-            product = session.scalar(select(Product).where(Product.feed_token == token))
+            product = product_by_token(session, token)
             if product is None or not hmac.compare_digest(product.feed_token, token):
                 return None
             key = (product.id, exclude)
-            links = repo.dependency_links(session)
+            links = dependency_links(session)
             group = Graph.of(links).group(product.id)
             versions = _versions(session, product, group)
             last_modified = max(version for _, version, _ in versions)
@@ -161,7 +168,7 @@ class FeedService:
                     self._cache.move_to_end(key)
                     return cached
             excluded = exclude
-            if exclude is not None and not _is_calendar_of(session, exclude, product.id):
+            if exclude is not None and product_of(session, exclude) != product.id:
                 excluded = None  # a removed calendar's export URL still gets the product's feed
             simple = group == {product.id} and product.capacity == 1
             render = self._render_bookings if simple else self._render_nights
@@ -179,7 +186,7 @@ class FeedService:
     def feed_of_product(self, product_id: uuid.UUID, exclude: uuid.UUID | None = None) -> bytes:
         """The same bytes as the product's feed URL serves (for ``calsync feed``)."""
         with self._store.read() as session:
-            product = session.get(Product, product_id)
+            product = find_product(session, product_id)
             token = product.feed_token if product is not None else ""
         rendered = self.feed(token, exclude)
         return rendered.body if rendered is not None else b""
@@ -211,20 +218,10 @@ class FeedService:
         now: datetime,
     ) -> bytes:
         """A single-unit product with no links: one event per booking, at its exact times."""
-        query = select(Booking).where(
-            Booking.product_id == product.id,
-            Booking.status.in_(BLOCKING_STATUSES),
-            Booking.echo_of.is_(None),
-            Booking.ends_at > self._window_start(now),
+        bookings = blocking_bookings(
+            session, [product.id], after=self._window_start(now), exclude_calendar=exclude
         )
-        if exclude is not None:
-            query = query.where(
-                or_(Booking.external_calendar_id.is_(None), Booking.external_calendar_id != exclude)
-            )
-        events = [
-            FeedEvent(f"{b.id}@calsync", b.starts_at, b.ends_at, b.all_day)
-            for b in session.scalars(query)
-        ]
+        events = [FeedEvent(f"{b.id}@calsync", b.starts_at, b.ends_at, b.all_day) for b in bookings]
         return self._calendar(events, product, version)
 
     def _render_nights(
@@ -243,7 +240,7 @@ class FeedService:
         """
         first = self._window_start(now).date()
         last = first + timedelta(days=self._settings.past_days + _HORIZON_DAYS)
-        occupancy = repo.load_occupancy(
+        occupancy = load_occupancy(
             session, [product.id], first=first, last=last, exclude_calendar=exclude
         )
         nights = occupancy.nights(product.id, first, last)
@@ -278,42 +275,6 @@ class _Checked:
     day: datetime
 
 
-class _LocalChanges:
-    """Counts the commits of this process that may change a feed (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def bump(self) -> None:
-        with self._lock:
-            self.count += 1
-
-
-_local_changes = _LocalChanges()
-_TOUCHED_FEEDS = "calsync_touched_feeds"
-
-
-@event.listens_for(Session, "after_flush")
-def _note_feed_changes(session: Session, _context: object) -> None:
-    """Mark a transaction that changed a product (its bookings, its links) or deleted a calendar."""
-    if any(isinstance(row, Product) for row in (*session.new, *session.dirty)) or any(
-        isinstance(row, Product | ExternalCalendar) for row in session.deleted
-    ):
-        session.info[_TOUCHED_FEEDS] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _count_feed_changes(session: Session) -> None:
-    if session.info.pop(_TOUCHED_FEEDS, False):
-        _local_changes.bump()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_feed_changes(session: Session) -> None:
-    session.info.pop(_TOUCHED_FEEDS, None)
-
-
 def _versions(
     session: Session, product: Product, group: frozenset[uuid.UUID]
 ) -> list[tuple[uuid.UUID, datetime, int]]:
@@ -323,19 +284,9 @@ def _versions(
     """
     if group == {product.id}:
         return [(product.id, product.bookings_changed_at or product.created_at, product.capacity)]
-    rows = session.execute(
-        select(Product.id, Product.bookings_changed_at, Product.created_at, Product.capacity)
-        .where(Product.id.in_(list(group)))
-        .order_by(Product.id)
-    )
-    return [(pid, changed or created, capacity) for pid, changed, created, capacity in rows]
-
-
-def _is_calendar_of(session: Session, calendar_id: uuid.UUID, product_id: uuid.UUID) -> bool:
-    owner = session.scalar(
-        select(ExternalCalendar.product_id).where(ExternalCalendar.id == calendar_id)
-    )
-    return owner == product_id
+    return [
+        (pid, version, capacity) for pid, version, capacity, _ in product_versions(session, group)
+    ]
 
 
 class FeedReadLog:
@@ -382,13 +333,7 @@ class FeedReadLog:
             return 0
         calendar_ids = {read[1] for read in reads if read[1] is not None}
         with self._store.write() as session:
-            known = set(
-                session.scalars(
-                    select(ExternalCalendar.id).where(ExternalCalendar.id.in_(calendar_ids))
-                )
-                if calendar_ids
-                else ()
-            )
+            known = existing_ids(session, calendar_ids)
             rows = [
                 {
                     "id": uuid.uuid4(),
@@ -405,7 +350,7 @@ class FeedReadLog:
                 }
                 for product_id, external_calendar_id, user_agent, status, read_at in reads
             ]
-            session.execute(insert(ProductCalendarLog), rows)
+            add_feed_reads(session, rows)
         return len(reads)
 
 
@@ -424,11 +369,11 @@ class StaleReaderWatch:
         self._clock = clock
         self._warned: set[tuple[uuid.UUID, str, uuid.UUID | None]] = set()
 
-    def check(self) -> list[repo.FeedReader]:
+    def check(self) -> list[FeedReader]:
         """The stale readers now; one warning log line when a reader turns stale."""
         now = self._clock()
         with self._store.read() as session:
-            readers = repo.feed_readers(session)
+            readers = feed_readers(session)
         stale = [reader for reader in readers if reader.is_stale(now=now, after=self._after)]
         keys = {(r.product_id, r.channel, r.external_calendar_id) for r in stale}
         for reader in stale:

@@ -8,12 +8,10 @@ from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from calsync.core.availability import Graph
 from calsync.errors import BadRequest
-from calsync.store import repo
-from calsync.store.models import Booking, Product
+from calsync.store.bookings import bookings_by_ids, load_occupancy
+from calsync.store.products import dependency_links, get_product, product_ids, product_versions
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Sequence
@@ -42,8 +40,8 @@ def availability(
     if (last - first).days > MAX_NIGHTS:
         msg = f"at most {MAX_NIGHTS} nights at once"
         raise BadRequest(msg, details={"field": "until"})
-    repo.get_product(session, product_id)
-    occupancy = repo.load_occupancy(session, [product_id], first=first, last=last)
+    get_product(session, product_id)
+    occupancy = load_occupancy(session, [product_id], first=first, last=last)
     nights = occupancy.nights(product_id, first, last)
     causes = _bookings(session, {i for night in nights for i in night.booking_ids})
     return [
@@ -67,7 +65,7 @@ def conflicts(
     are looked at a hundred at a time (with their whole connected groups), so
     memory stays bounded however many there are.
     """
-    ids = [product_id] if product_id is not None else repo.product_ids(session)
+    ids = [product_id] if product_id is not None else product_ids(session)
     return _find_conflicts(session, ids, now=now)
 
 
@@ -78,7 +76,7 @@ def _find_conflicts(
     found: list[Conflict] = []
     for start in range(0, len(ids), _PRODUCTS_AT_ONCE):
         chunk = set(ids[start : start + _PRODUCTS_AT_ONCE])
-        occupancy = repo.load_occupancy(session, chunk, first=today, last=today + CONFLICT_HORIZON)
+        occupancy = load_occupancy(session, chunk, first=today, last=today + CONFLICT_HORIZON)
         found.extend(c for c in occupancy.conflicts() if c.product_id in chunk)
     causes = _bookings(session, {i for c in found for i in c.booking_ids})
     return [
@@ -122,6 +120,11 @@ class ConflictCache:
             found |= self._of_chunk(session, product_ids[start : start + _KEYS_AT_ONCE], now=now)
         return found
 
+    def everywhere(self, session: Session, *, now: datetime) -> list[dict[str, Any]]:
+        """The conflicts of every product (as :func:`conflicts` lists them), cached as above."""
+        found = self.of_products(session, product_ids(session), now=now)
+        return [conflict for listed in found.values() for conflict in listed]
+
     def _of_chunk(
         self, session: Session, product_ids: Sequence[uuid.UUID], *, now: datetime
     ) -> dict[uuid.UUID, list[dict[str, Any]]]:
@@ -149,28 +152,20 @@ class ConflictCache:
 
 
 def _conflict_keys(
-    session: Session, product_ids: Sequence[uuid.UUID], *, now: datetime
+    session: Session, products: Sequence[uuid.UUID], *, now: datetime
 ) -> dict[uuid.UUID, Hashable]:
     """What each product's conflicts depend on: the day, its group's versions, the group's links.
 
     Read before the bookings are, so a change committed in between makes the key
     older than the answer, never newer.
     """
-    links = repo.dependency_links(session)
+    links = dependency_links(session)
     graph = Graph.of(links)
-    groups = {product_id: graph.group(product_id) for product_id in product_ids}
+    groups = {product_id: graph.group(product_id) for product_id in products}
     everyone = set().union(*groups.values())
     versions = {
-        product_id: (changed or created, capacity, timezone)
-        for product_id, changed, created, capacity, timezone in session.execute(
-            select(
-                Product.id,
-                Product.bookings_changed_at,
-                Product.created_at,
-                Product.capacity,
-                Product.timezone,
-            ).where(Product.id.in_(everyone))
-        )
+        product_id: (version, capacity, timezone)
+        for product_id, version, capacity, timezone in product_versions(session, everyone)
     }
     day = now.astimezone(UTC).date()
     return {
@@ -196,7 +191,7 @@ def calendar_conflicts(
     overfills its hotel is a conflict of the hotel, and the room's calendar
     shows it too: that calendar is where the double booking came from.
     """
-    graph = Graph.of(repo.dependency_links(session))
+    graph = Graph.of(dependency_links(session))
     groups = {product_id: graph.group(product_id) for _, product_id in calendars}
     members = sorted(graph.groups(groups), key=str)
     found = cache.of_products(session, members, now=now)
@@ -232,9 +227,6 @@ def _runs(found: list[Conflict]) -> list[list[Conflict]]:
 
 
 def _bookings(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-    if not ids:
-        return {}
-    rows = session.scalars(select(Booking).where(Booking.id.in_(ids)))
     return {
         b.id: {
             "id": str(b.id),
@@ -244,7 +236,7 @@ def _bookings(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str
             "ends_at": _iso(b.ends_at),
             "all_day": b.all_day,
         }
-        for b in rows
+        for b in bookings_by_ids(session, ids)
     }
 
 

@@ -1,49 +1,43 @@
 """The dispatcher: every tick (or at once when woken) claim due calendars and sync them.
 
-Calendars are claimed through their lease columns (``lease_owner``,
-``lease_expires_at``), at most ``sync.max_concurrent`` at once and
-``sync.max_per_host`` per feed host. Parsing runs in a process pool
-(:class:`~calsync.parsing.ParsePool`). The database work is
-batched: a claim reads what its syncs need in the same transaction, finished
-syncs are written together (:class:`~calsync.sync.SyncRecorder`), and one job
-renews the leases of every sync in flight. While calendars wait, a claim is
-made when a quarter of the slots is free, not after every sync.
-
-Politeness: a 429 or 503 with ``Retry-After`` pauses every calendar of that
-feed host in this process until then (no fetch of the host is started), not
-only the one that got it. A lease held by a process of this host that is gone
-(see :mod:`calsync.leases`) is claimed at once, not after it expires.
+Claiming and syncing are the :class:`~calsync.sync.Syncer`'s, as for ``calsync
+sync``: calendars are claimed through their leases, at most
+``sync.max_concurrent`` at once and ``sync.max_per_host`` per feed host, a claim
+reads what its syncs need in the same transaction, finished syncs are written
+together, and a host that sent ``Retry-After`` is paused. Parsing runs in a
+process pool (:class:`~calsync.parsing.ParsePool`). The dispatcher keeps the
+pace: the ticks, the syncs in flight, one job that renews all their leases, the
+gauges and the pruning of history. While calendars wait, a claim is made when
+a quarter of the slots is free, not after every sync.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
 
+from calsync.clock import utc_now
 from calsync.errors import CalsyncError
-from calsync.leases import owner_is_gone
-from calsync.store import repo
-from calsync.store.models import utc_now
-from calsync.sync import FeedToSync, FinishedSync, SyncRecorder, SyncResult, read_feeds, sync_feed
+from calsync.services import calendars, history
+from calsync.sync import Syncer
 
 if TYPE_CHECKING:
     import uuid
     from collections.abc import Callable
 
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
-    from sqlalchemy.orm import Session
 
     from calsync.config import Settings
     from calsync.fetch import FeedFetcher
     from calsync.metrics import Metrics
     from calsync.parsing import ParsePool
     from calsync.store.db import Store
+    from calsync.sync import SyncJob
 
 log = structlog.get_logger("calsync.scheduler")
 _DISPATCH_JOB = "dispatch"
@@ -53,8 +47,6 @@ _RENEW_JOB = "renew"
 _GAUGES_EVERY = timedelta(seconds=1)
 """At most this often the gauges are read: a dispatcher woken a dozen times a second
 (a slot freed each time) spent 10 % of a core counting due calendars."""
-_LEASE_OWNERS_EVERY = timedelta(seconds=1)
-"""At most this often the owners of valid leases are read to find those that are gone."""
 
 
 class Dispatcher:
@@ -74,8 +66,9 @@ class Dispatcher:
         self.owner = owner
         self._store = store
         self._settings = settings
-        self._fetcher = fetcher
-        self._parse_pool = parse_pool
+        self._syncer = Syncer(
+            store, settings, fetcher, owner=owner, parse=parse_pool.parse, clock=clock
+        )
         self._metrics = metrics
         self._clock = clock
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -87,12 +80,8 @@ class Dispatcher:
         self._idle.set()
         self._again = False
         self._backlog = False
-        self._recorder = SyncRecorder(store)
         self._refill = max(1, settings.sync.max_concurrent // 4)
         self._gauges_read_at: datetime | None = None
-        self._paused_until: dict[str, datetime] = {}
-        self._gone_owners: frozenset[str] = frozenset()
-        self._owners_read_at: datetime | None = None
 
     @property
     def running(self) -> bool:
@@ -144,70 +133,23 @@ class Dispatcher:
         if free <= 0:
             self._backlog = True
             return
-        now = self._clock()
-        self._paused_until = {h: until for h, until in self._paused_until.items() if until > now}
-        claims = await asyncio.to_thread(self._claim, free, frozenset(self._paused_until))
-        self._backlog = len(claims) == free
-        for claim, feed in claims:
-            self._host_load[claim.host] += 1
-            task = asyncio.create_task(self._sync(claim, feed), name=f"sync {claim.calendar_id}")
-            self._tasks[claim.calendar_id] = task
+        jobs = await self._syncer.claim_due(limit=free, host_load=self._host_load)
+        self._backlog = len(jobs) == free
+        for job in jobs:
+            self._host_load[job.host] += 1
+            self._tasks[job.id] = asyncio.create_task(self._sync(job), name=f"sync {job.id}")
 
-    def _claim(
-        self, limit: int, paused_hosts: frozenset[str]
-    ) -> list[tuple[repo.Claim, FeedToSync]]:
-        now = self._clock()
-        with self._store.write() as session:
-            claims = repo.claim_due(
-                session,
-                owner=self.owner,
-                now=now,
-                lease_until=now + timedelta(seconds=self._settings.sync.lease_seconds),
-                limit=limit,
-                host_load=self._host_load,
-                max_per_host=self._settings.sync.max_per_host,
-                paused_hosts=paused_hosts,
-                gone_owners=self._find_gone_owners(session, now),
-            )
-            ids = [claim.calendar_id for claim in claims]
-            return list(zip(claims, read_feeds(session, ids, self._settings, now), strict=True))
-
-    def _find_gone_owners(self, session: Session, now: datetime) -> frozenset[str]:
-        """Owners of valid leases that are dead processes of this host (read once a second)."""
-        if self._owners_read_at is None or now - self._owners_read_at >= _LEASE_OWNERS_EVERY:
-            self._owners_read_at = now
-            owners = repo.lease_owners(session, now=now) - {self.owner}
-            self._gone_owners = frozenset(filter(owner_is_gone, owners))
-            if self._gone_owners:
-                log.info("lease.owners_gone", owners=sorted(self._gone_owners))
-        return self._gone_owners
-
-    async def _record(self, host: str, finished: FinishedSync) -> SyncResult:
-        """Pause ``host`` if its answer asked for it, then hand the sync to the recorder."""
-        pause = finished.host_pause
-        if pause:
-            until = finished.recording.finished_at + pause
-            paused = self._paused_until.get(host)
-            if paused is None or until > paused:
-                self._paused_until[host] = until
-                log.info("host.paused", host=host, until=until.isoformat())
-        return await self._recorder.record(finished)
-
-    async def _sync(self, claim: repo.Claim, feed: FeedToSync) -> None:
+    async def _sync(self, job: SyncJob) -> None:
         try:
-            result = await sync_feed(
-                feed, fetcher=self._fetcher, settings=self._settings, clock=self._clock,
-                parse=self._parse_pool.parse, lease_owner=self.owner,
-                record=functools.partial(self._record, claim.host),
-            )  # fmt: skip
-            self._metrics.observe(result, claim.tld)
+            result = await self._syncer.sync(job)
+            self._metrics.observe(result, job.tld)
         except CalsyncError as exc:
-            log.warning("sync.aborted", calendar_id=str(claim.calendar_id), error=str(exc))
+            log.warning("sync.aborted", calendar_id=str(job.id), error=str(exc))
         except Exception:
-            log.exception("sync.aborted", calendar_id=str(claim.calendar_id))
+            log.exception("sync.aborted", calendar_id=str(job.id))
         finally:
-            self._tasks.pop(claim.calendar_id, None)
-            self._host_load[claim.host] -= 1
+            self._tasks.pop(job.id, None)
+            self._host_load[job.host] -= 1
             free = self._settings.sync.max_concurrent - len(self._tasks)
             if self._backlog and free >= self._refill:
                 self.wake()
@@ -217,14 +159,8 @@ class Dispatcher:
         in_flight = list(self._tasks)
         if not in_flight:
             return
-        until = self._clock() + timedelta(seconds=self._settings.sync.lease_seconds)
-
-        def renew() -> set[uuid.UUID]:
-            with self._store.write() as session:
-                return repo.renew_leases(session, in_flight, owner=self.owner, lease_until=until)
-
         try:
-            held = await asyncio.to_thread(renew)
+            held = await self._syncer.renew(in_flight)
         except CalsyncError as exc:
             log.warning("lease.renew_failed", calendars=len(in_flight), error=str(exc))
             return
@@ -240,7 +176,7 @@ class Dispatcher:
 
         def read() -> tuple[int, datetime | None]:
             with self._store.read() as session:
-                return repo.count_due(session, now=now), repo.oldest_success(session)
+                return calendars.due_and_oldest(session, now)
 
         due, oldest = await asyncio.to_thread(read)
         self._metrics.calendars_due.set(due)
@@ -252,9 +188,7 @@ class Dispatcher:
 
         def prune() -> tuple[int, int]:
             with self._store.write() as session:
-                runs = repo.prune_sync_runs(session, before=before)
-                reads = repo.prune_feed_reads(session, before=before)
-                return runs, reads
+                return history.prune(session, before=before)
 
         try:
             runs, reads = await asyncio.to_thread(prune)
@@ -284,13 +218,8 @@ class Dispatcher:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        await self._recorder.close()
-
-        def release() -> int:
-            with self._store.write() as session:
-                return repo.release_leases(session, self.owner)
-
-        released = await asyncio.to_thread(release)
+        await self._syncer.close()
+        released = await self._syncer.release_leases()
         log.info(
             "dispatcher.stopped",
             finished=len(done),

@@ -14,12 +14,11 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
 from calsync.errors import CalsyncError
-from calsync.store import repo
 from calsync.store.models import ApiKey, Booking, ExternalCalendar, SyncRun
 from calsync.web.api import api_router
 from calsync.web.app import _error_response
 from calsync.web.auth import create_api_key, revoke_api_key
-from conftest import NOW
+from conftest import NOW, add_calendar
 
 DAY = timedelta(days=1)
 
@@ -862,10 +861,63 @@ def test_sync_trigger_needs_an_api_key(anonymous):
     error(anonymous.post(f"/v1/external_calendars/{uuid.uuid4()}/sync"), 401, "unauthorized")
 
 
+def test_release_applies_held_deletions_and_answers_the_count_and_the_calendar(
+    client, store, products
+):
+    """POST …/{id}/release deletes the held bookings, clears held_since and error, says how many."""
+    calendar_id, booking_id = imported(store, products["Loft"]["id"])
+    with store.write() as session:
+        session.get(Booking, uuid.UUID(booking_id)).delete_held_at = NOW
+        calendar = session.get(ExternalCalendar, uuid.UUID(calendar_id))
+        calendar.held_since, calendar.error = NOW, "1 deletions held: …"
+    response = client.post(f"/v1/external_calendars/{calendar_id}/release")
+    assert 200 == response.status_code, response.text
+    answer = response.json()
+    assert (1, calendar_id, None, None) == (
+        answer["released"],
+        answer["external_calendar"]["id"],
+        answer["external_calendar"]["held_since"],
+        answer["external_calendar"]["error"],
+    )
+    assert [] == client.get("/v1/bookings").json()
+    assert 0 == client.post(f"/v1/external_calendars/{calendar_id}/release").json()["released"]
+
+
+def test_release_of_an_unknown_or_malformed_id(client):
+    """Releasing an unknown calendar is 404, a malformed id 400."""
+    error(client.post(f"/v1/external_calendars/{uuid.uuid4()}/release"), 404, "not_found")
+    error(client.post("/v1/external_calendars/nope/release"), 400, "bad_request")
+
+
+def test_rotate_feed_token_answers_the_product_with_a_new_token(client, products):
+    """POST /v1/products/{id}/rotate_feed_token answers the product with a new feed_token."""
+    product = products["Cabin"]
+    response = client.post(f"/v1/products/{product['id']}/rotate_feed_token")
+    assert 200 == response.status_code, response.text
+    rotated = response.json()
+    assert (product["id"], product["name"]) == (rotated["id"], rotated["name"])
+    assert product["feed_token"] != rotated["feed_token"]
+    stored = client.get(f"/v1/products?id=eq.{product['id']}&select=feed_token").json()
+    assert [{"feed_token": rotated["feed_token"]}] == stored
+    error(client.post(f"/v1/products/{uuid.uuid4()}/rotate_feed_token"), 404, "not_found")
+
+
+def test_the_actions_are_documented(client):
+    """openapi.json describes sync, release and rotate_feed_token with their answers."""
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"202", "404"} <= set(
+        paths["/v1/external_calendars/{calendar_id}/sync"]["post"]["responses"]
+    )
+    release = paths["/v1/external_calendars/{calendar_id}/release"]["post"]["responses"]["200"]
+    schema = release["content"]["application/json"]["schema"]
+    assert {"released", "external_calendar"} == set(schema["properties"])
+    assert "200" in paths["/v1/products/{product_id}/rotate_feed_token"]["post"]["responses"]
+
+
 def imported(store, product_id: str, *, name: str = "Airbnb", starts: str = "2026-12-10"):
     """An external calendar of the product with one imported booking; returns both ids."""
     with store.write() as session:
-        calendar = repo.add_calendar(
+        calendar = add_calendar(
             session,
             product_id=uuid.UUID(product_id),
             name=name,

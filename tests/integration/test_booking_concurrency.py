@@ -1,6 +1,6 @@
 """Direct bookings of one connected group at the same moment: exactly one wins each night.
 
-Writes to a group are serialized (:func:`calsync.store.repo.lock_groups`): on
+Writes to a group are serialized (:func:`calsync.store.stored_products.lock_groups`): on
 PostgreSQL by locks, on SQLite by its one writer at a time. A link made or removed
 at the same time takes part, so no booking is checked against links that are
 about to change; a bulk POST locks all its groups at once, so two never deadlock.
@@ -23,16 +23,17 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from appserver import serve_in_thread
-from calsync.apikeys import create_api_key
 from calsync.errors import Conflict
 from calsync.feeds import FeedReadLog, FeedService
 from calsync.metrics import Metrics
-from calsync.store import repo
+from calsync.services import bookings
+from calsync.services.context import WriteContext
+from calsync.services.keys import create_api_key
+from calsync.store import products as stored_products
 from calsync.store.db import Store
 from calsync.store.models import Booking
 from calsync.web.app import create_app
-from calsync.web.resources import WriteContext, resource_named
-from conftest import NOW, make_settings, postgres_schema_url
+from conftest import NOW, link_products, make_settings, postgres_schema_url
 from daemon_process import wait_until
 
 NIGHTS = 8
@@ -48,9 +49,13 @@ def night(n: int) -> tuple[str, str]:
 def house_and_room(store: Store) -> tuple[uuid.UUID, uuid.UUID]:
     """A house of capacity 1 with its one room linked as an element."""
     with store.write() as session:
-        house = repo.add_product(session, name="House", timezone="UTC", capacity=1, now=NOW)
-        room = repo.add_product(session, name="Room", timezone="UTC", capacity=1, now=NOW)
-        repo.link_products(session, house.id, room.id, now=NOW)
+        house = stored_products.add_product(
+            session, name="House", timezone="UTC", capacity=1, now=NOW
+        )
+        room = stored_products.add_product(
+            session, name="Room", timezone="UTC", capacity=1, now=NOW
+        )
+        link_products(session, house.id, room.id, now=NOW)
         return house.id, room.id
 
 
@@ -61,7 +66,6 @@ def api(store, settings, clock) -> Iterator[dict[str, Any]]:
         _, key = create_api_key(session, name="tests", now=NOW)
     app = create_app(
         store=store,
-        dispatcher=None,
         metrics=Metrics(),
         feed_service=FeedService(store, settings.feeds, clock=clock),
         read_log=FeedReadLog(store),
@@ -116,7 +120,7 @@ def test_bulk_posts_over_two_groups_in_opposite_orders_never_deadlock(store, api
     """Six threads POST [A, B] or [B, A] for the same night at once, 8 nights: one wins, no 503."""
     with store.write() as session:
         a, b = (
-            repo.add_product(session, name=name, timezone="UTC", capacity=1, now=NOW).id
+            stored_products.add_product(session, name=name, timezone="UTC", capacity=1, now=NOW).id
             for name in ("A", "B")
         )
     start = threading.Barrier(6, timeout=60)
@@ -213,20 +217,17 @@ class _InAnotherTransaction:
 
 
 def _book(product_id: uuid.UUID) -> Callable[[Session], None]:
-    """A direct booking of night 0 on the product, through the bookings resource."""
+    """A direct booking of night 0 on the product, through the bookings service."""
     starts_at, ends_at = night(0)
 
     def work(session: Session) -> None:
-        resource_named("bookings").create(
-            session,
-            {
-                "product_id": product_id,
-                "starts_at": datetime.fromisoformat(starts_at).replace(tzinfo=UTC),
-                "ends_at": datetime.fromisoformat(ends_at).replace(tzinfo=UTC),
-                "all_day": True,
-            },
-            WriteContext(now=NOW),
+        new = bookings.NewBooking(
+            product_id,
+            datetime.fromisoformat(starts_at).replace(tzinfo=UTC),
+            datetime.fromisoformat(ends_at).replace(tzinfo=UTC),
+            all_day=True,
         )
+        bookings.add(session, WriteContext(now=NOW), [new])
 
     return work
 
@@ -235,10 +236,12 @@ def _building(store: Store) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
     """A house (capacity 1, booked on night 0) and a wing (capacity 2) of one room, not yet linked."""
     with store.write() as session:
         house, wing, room = (
-            repo.add_product(session, name=name, timezone="UTC", capacity=capacity, now=NOW).id
+            stored_products.add_product(
+                session, name=name, timezone="UTC", capacity=capacity, now=NOW
+            ).id
             for name, capacity in (("House", 1), ("Wing", 2), ("Room", 1))
         )
-        repo.link_products(session, wing, room, now=NOW)
+        link_products(session, wing, room, now=NOW)
     with store.write() as session:
         _book(house)(session)
     return house, wing, room
@@ -253,7 +256,7 @@ def test_a_booking_waits_for_a_link_being_made_and_then_counts_it(pg_store):
     """
     house, wing, room = _building(pg_store)
     with pg_store.write() as session:
-        repo.link_products(session, house, wing, now=NOW)
+        link_products(session, house, wing, now=NOW)
         session.flush()
         booking = _InAnotherTransaction(pg_store, _book(room))
         assert booking.waits(pg_store), f"the room booking did not wait: {booking.outcome}"
@@ -274,7 +277,7 @@ def test_a_link_waits_for_a_booking_being_made(pg_store):
     with pg_store.write() as session:
         _book(room)(session)
         link = _InAnotherTransaction(
-            pg_store, lambda other: repo.link_products(other, house, wing, now=NOW)
+            pg_store, lambda other: link_products(other, house, wing, now=NOW)
         )
         assert link.waits(pg_store), f"the link did not wait: {link.outcome}"
     assert "committed" == link.join()

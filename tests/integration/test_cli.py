@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from calsync import __version__
 from calsync.cli import app
-from calsync.store import repo
+from calsync.store import calendars as stored_calendars
+from calsync.store import products as stored_products
 from calsync.store.db import Store
 from conftest import FEEDS, calendar, dead_pid, make_settings
 
@@ -201,7 +202,7 @@ def test_feed_of_a_stored_name_with_line_breaks(cli, store):
     """The feed command prints a product whose stored name has CR/LF, escaped: no traceback."""
     product_id = created_id(cli("products", "add", "Room", "--json")[1])
     with store.write() as session:
-        repo.get_product(session, uuid.UUID(product_id)).name = "Room\r\nEND:VCALENDAR"
+        stored_products.get_product(session, uuid.UUID(product_id)).name = "Room\r\nEND:VCALENDAR"
     code, out, _ = cli("feed", product_id)
     assert (0, 1) == (code, out.splitlines().count("END:VCALENDAR"))
     assert "X-WR-CALNAME:Room\\nEND:VCALENDAR" in out.splitlines()
@@ -221,7 +222,7 @@ def lease(database_url: str, calendar_id: str, owner: str) -> None:
     store = Store.connect(make_settings(database_url).database)
     try:
         with store.write() as session:
-            row = repo.get_calendar(session, uuid.UUID(calendar_id))
+            row = stored_calendars.get_calendar(session, uuid.UUID(calendar_id))
             row.lease_owner = owner
             row.lease_expires_at = datetime.now(UTC) + timedelta(days=1)
     finally:
@@ -387,3 +388,122 @@ def test_db_upgrade(cli):
     """`calsync db upgrade` migrates and says so."""
     code, out, _ = cli("db", "upgrade")
     assert (code, out.strip()) == (0, "database is up to date")
+
+
+# Issue "One write path": what the API does, the CLI does.
+
+
+@pytest.fixture
+def room(cli) -> str:
+    """A product of one unit; its id."""
+    return created_id(cli("products", "add", "Room", "--timezone", "Europe/Amsterdam", "--json")[1])
+
+
+def test_products_update_changes_name_timezone_and_capacity(cli, room):
+    """Products update sets what it is given and leaves the rest; an unknown id exits 1."""
+    code, out, _ = cli("products", "update", room, "--name", "Suite", "--capacity", "2", "--json")
+    [row] = json.loads(out)
+    assert (0, "Suite", "Europe/Amsterdam", 2) == (
+        code,
+        row["name"],
+        row["timezone"],
+        row["capacity"],
+    )
+    code, _, err = cli("products", "update", "00000000-0000-0000-0000-000000000000", "--name", "X")
+    assert (1, "calsync: no product with id 00000000-0000-0000-0000-000000000000") == (
+        code,
+        err.strip(),
+    )
+
+
+def test_products_remove_is_refused_while_it_holds_calendars_or_bookings(cli, room):
+    """Without --force a product with a calendar and bookings stays (exit 1, saying what would go)."""
+    cli("calendars", "add", room, "https://a.example/x.ics", "--inactive")
+    cli("bookings", "add", room, "--from", "2026-12-01", "--until", "2026-12-03")
+    code, _, err = cli("products", "remove", room)
+    assert (1, True) == (code, "has 1 external calendar and 1 booking" in err), err
+    assert "--force" in err
+    assert [room] == [row["id"] for row in json.loads(cli("products", "list", "--json")[1])]
+
+
+def test_products_remove_with_force_says_what_went(cli, room):
+    """--force removes the product with its calendars and bookings, and counts them."""
+    cli("calendars", "add", room, "https://a.example/x.ics", "--inactive")
+    cli("bookings", "add", room, "--from", "2026-12-01", "--until", "2026-12-03")
+    code, out, _ = cli("products", "remove", room, "--force")
+    assert (0, f"removed {room} with 1 external calendars and 1 bookings") == (code, out.strip())
+    assert ([], []) == (
+        json.loads(cli("products", "list", "--json")[1]),
+        json.loads(cli("bookings", "list", "--json")[1]),
+    )
+
+
+def test_products_remove_of_an_empty_product_needs_no_force(cli, room):
+    """A product with nothing in it is removed without --force."""
+    assert 0 == cli("products", "remove", room)[0]
+    assert [] == json.loads(cli("products", "list", "--json")[1])
+
+
+def test_calendars_update_changes_the_url_and_the_settings(cli, room):
+    """A new URL re-derives tld and makes the calendar due; name, offset, units, activity change."""
+    calendar_id = created_id(
+        cli("calendars", "add", room, "https://www.airbnb.com/c/1.ics", "--inactive", "--json")[1]
+    )
+    code, out, _ = cli(
+        "calendars", "update", calendar_id, "--url", "https://admin.booking.com/ical.ics",
+        "--name", "Booking", "--time-offset", "-2", "--units", "2", "--active",
+        "--transparent-events", "skip", "--json",
+    )  # fmt: skip
+    [row] = json.loads(out)
+    assert (0, "booking.com", "Booking", -2, 2, True, "skip") == (
+        code, row["tld"], row["name"], row["time_offset"], row["units"], row["active"],
+        row["transparent_events"],
+    )  # fmt: skip
+    code, out, _ = cli("calendars", "update", calendar_id, "--inactive", "--json")
+    assert (0, False, "Booking") == (code, json.loads(out)[0]["active"], json.loads(out)[0]["name"])
+
+
+def test_bookings_add_and_cancel_a_direct_booking(cli, room):
+    """Bookings add books dates all-day with units and a summary; cancel frees the nights."""
+    code, out, _ = cli(
+        "bookings", "add", room, "--from", "2026-12-01", "--until", "2026-12-04",
+        "--summary", "Owner stay", "--json",
+    )  # fmt: skip
+    [row] = json.loads(out)
+    assert (0, "2026-12-01T00:00:00Z", "2026-12-04T00:00:00Z", True, "Owner stay", None) == (
+        code, row["starts_at"], row["ends_at"], row["all_day"], row["summary"],
+        row["external_calendar_id"],
+    )  # fmt: skip
+    code, out, _ = cli("bookings", "cancel", row["id"])
+    assert (0, f"cancelled {row['id']}") == (code, out.strip())
+    assert ["cancelled"] == [b["status"] for b in json.loads(cli("bookings", "list", "--json")[1])]
+    assert 0 == cli("bookings", "add", room, "--from", "2026-12-02", "--until", "2026-12-03")[0]
+
+
+def test_bookings_add_over_capacity_exits_1_unless_forced(cli, room):
+    """The 409 rule: an overlapping booking exits 1 naming the nights; --force books it anyway."""
+    cli("bookings", "add", room, "--from", "2026-12-01", "--until", "2026-12-04")
+    code, _, err = cli("bookings", "add", room, "--from", "2026-12-03", "--until", "2026-12-05")
+    assert (1, True) == (code, "1 night not available for 1 unit: 2026-12-03" in err), err
+    assert 0 == cli("bookings", "add", room, "--from", "2026-12-03", "--until", "2026-12-05",
+                    "--force")[0]  # fmt: skip
+    assert 2 == len(json.loads(cli("bookings", "list", "--json")[1]))
+
+
+def test_bookings_add_timed_and_refuses_mixed_bounds(cli, room):
+    """Instants with an offset book a timed stay; a date with an instant is a usage error (exit 2)."""
+    code, out, _ = cli(
+        "bookings", "add", room, "--from", "2026-12-01T15:00:00+01:00",
+        "--until", "2026-12-03T11:00:00+01:00", "--json",
+    )  # fmt: skip
+    [row] = json.loads(out)
+    assert (0, "2026-12-01T14:00:00Z", False) == (code, row["starts_at"], row["all_day"])
+    assert 2 == cli("bookings", "add", room, "--from", "2026-12-05", "--until",
+                    "2026-12-06T11:00:00+01:00")[0]  # fmt: skip
+
+
+def test_an_imported_booking_cannot_be_cancelled_here(cli, synced_calendar):
+    """Cancelling a booking imported from a feed exits 1: it changes through its feed."""
+    booking_id = json.loads(cli("bookings", "list", "--json")[1])[0]["id"]
+    code, _, err = cli("bookings", "cancel", booking_id)
+    assert (1, True) == (code, "can only be changed through that calendar's feed" in err), err

@@ -15,13 +15,15 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select
 
+import conftest
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
 from calsync.parsing import ParsePool
 from calsync.scheduler import Dispatcher
-from calsync.store import repo
+from calsync.store import calendars as stored_calendars
+from calsync.store import products as stored_products
 from calsync.store.models import SyncRun
-from conftest import NOW, calendar, dead_pid
+from conftest import NOW, calendar, dead_pid, request_sync
 
 OWNER = "replica-a"
 STAY = "UID:a\nDTSTART;VALUE=DATE:20261201\nDTEND;VALUE=DATE:20261205\nSUMMARY:Reserved"
@@ -33,8 +35,10 @@ def add_calendar(store, feed_server):
 
     def add(path: str, **status: object):
         with store.write() as session:
-            product = repo.add_product(session, name=path, timezone="UTC", capacity=1, now=NOW)
-            cal = repo.add_calendar(
+            product = stored_products.add_product(
+                session, name=path, timezone="UTC", capacity=1, now=NOW
+            )
+            cal = conftest.add_calendar(
                 session, product_id=product.id, name=path, ical_url=feed_server.url(path),
                 time_offset=0, active=True, now=NOW,
             )  # fmt: skip
@@ -53,7 +57,7 @@ def sync_runs(store, calendar_id) -> int:
 
 def lease_owner(store, calendar_id) -> str | None:
     with store.read() as session:
-        return repo.get_calendar(session, calendar_id).lease_owner
+        return stored_calendars.get_calendar(session, calendar_id).lease_owner
 
 
 async def until(condition, seconds: float = 10.0) -> None:
@@ -102,7 +106,7 @@ def test_issue_reliability_4_retry_after_pauses_every_calendar_of_the_host(
         await until(lambda: sync_runs(store, limited) == 1)
         clock.now = NOW + timedelta(seconds=30)
         with store.write() as session:
-            repo.request_sync(session, other, now=clock.now)
+            request_sync(session, other, now=clock.now)
         await dispatcher.tick()
         assert lease_owner(store, other) is None
         assert feed_server.hits("/other.ics") == 0

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from ical.calendar_stream import IcsCalendarStream
 from sqlalchemy import select, update
 
+import conftest
 from appserver import serve_in_thread
 from calsync.core.ical_in import parse_feed
 from calsync.feeds import (
@@ -23,11 +24,15 @@ from calsync.feeds import (
 )
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
-from calsync.store import repo
+from calsync.services import products
+from calsync.services.context import WriteContext
+from calsync.store import calendars as stored_calendars
+from calsync.store import history
+from calsync.store import products as stored_products
 from calsync.store.models import Booking, Product
 from calsync.sync import sync_calendar
 from calsync.web.app import create_app
-from conftest import NOW, make_settings, parse_options
+from conftest import NOW, make_settings, parse_options, remove_calendar
 
 
 @pytest.fixture
@@ -37,7 +42,6 @@ def app_parts(store, settings, clock):
     read_log = FeedReadLog(store)
     app = create_app(
         store=store,
-        dispatcher=None,
         metrics=Metrics(),
         feed_service=service,
         read_log=read_log,
@@ -52,7 +56,9 @@ def add_product(
     store, name: str = "Beach house", timezone: str = "Europe/Amsterdam", capacity: int = 1
 ) -> Product:
     with store.write() as session:
-        return repo.add_product(session, name=name, timezone=timezone, capacity=capacity, now=NOW)
+        return stored_products.add_product(
+            session, name=name, timezone=timezone, capacity=capacity, now=NOW
+        )
 
 
 def add_booking(
@@ -73,7 +79,7 @@ def add_booking(
         )  # fmt: skip
         session.add(booking)
         session.flush()
-        repo.touch_feed_version(session, [product_id], NOW)
+        stored_products.touch_feed_version(session, [product_id], NOW)
         return booking.id
 
 
@@ -81,7 +87,7 @@ def add_calendar(
     store, product_id, url: str = "https://www.airbnb.com/calendar/ical/1.ics"
 ) -> uuid.UUID:
     with store.write() as session:
-        return repo.add_calendar(
+        return conftest.add_calendar(
             session,
             product_id=product_id,
             name="c",
@@ -249,7 +255,7 @@ def test_exclude_of_a_calendar_not_the_products_serves_the_whole_feed(store, app
     gone = add_calendar(store, product.id if whose == "removed" else other.id)
     if whose == "removed":
         with store.write() as session:
-            repo.remove_calendar(session, gone)
+            remove_calendar(session, gone)
     answer = client.get(feed_path(product.feed_token, exclude=gone))
     assert answer.status_code == 200
     assert f"{from_airbnb}@calsync".encode() in answer.content
@@ -257,7 +263,7 @@ def test_exclude_of_a_calendar_not_the_products_serves_the_whole_feed(store, app
     assert answer.content == client.get(feed_path(product.feed_token)).content
     assert read_log.flush() == 2
     with store.read() as session:
-        readers = repo.feed_readers(session, product_id=product.id)
+        readers = history.feed_readers(session, product_id=product.id)
     assert [(None, 2)] == [(r.external_calendar_id, r.reads) for r in readers]
 
 
@@ -268,10 +274,10 @@ def test_reads_of_a_calendar_removed_before_the_flush_are_written(store, app_par
     calendar_id = add_calendar(store, product.id)
     client.get(feed_path(product.feed_token, exclude=calendar_id))
     with store.write() as session:
-        repo.remove_calendar(session, calendar_id)
+        remove_calendar(session, calendar_id)
     assert read_log.flush() == 1
     with store.read() as session:
-        readers = repo.feed_readers(session, product_id=product.id)
+        readers = history.feed_readers(session, product_id=product.id)
     assert [None] == [reader.external_calendar_id for reader in readers]
 
 
@@ -329,12 +335,12 @@ def test_etag_changes_with_any_booking_change_and_is_the_same_on_every_replica(
     etags.append(rendered(service, product.feed_token).etag)
     with store.write() as session:
         session.get(Booking, booking_id).ends_at = utc(2026, 12, 6)
-        repo.touch_feed_version(session, [product.id], NOW)
+        stored_products.touch_feed_version(session, [product.id], NOW)
     etags.append(rendered(service, product.feed_token).etag)
     assert replica.feed(product.feed_token) == service.feed(product.feed_token)
     with store.write() as session:
         session.delete(session.get(Booking, booking_id))
-        repo.touch_feed_version(session, [product.id], NOW)
+        stored_products.touch_feed_version(session, [product.id], NOW)
     etags.append(rendered(service, product.feed_token).etag)
     assert len(set(etags)) == 4
     assert rendered(replica, product.feed_token).body == rendered(service, product.feed_token).body
@@ -381,13 +387,39 @@ def test_a_change_by_another_process_is_seen_once_the_check_is_older_than_its_va
     assert rendered(service, product.feed_token).etag != before.etag
 
 
+@pytest.mark.parametrize(
+    ("changes", "shown"),
+    [({"name": "Villa"}, b"X-WR-CALNAME:Villa"), ({"timezone": "America/New_York"}, None)],
+    ids=["name", "timezone"],
+)
+def test_a_product_change_moves_its_feed_version(store, app_parts, changes, shown):
+    """Renaming a product (or moving its timezone) gives its feed a new ETag at once.
+
+    Regression: the version moved only with bookings and links, so a renamed
+    product's feed kept its old X-WR-CALNAME until its next booking.
+    """
+    _, _, client = app_parts
+    product = add_product(store)
+    first = client.get(feed_path(product.feed_token))
+    with store.write() as session:
+        products.update(
+            session, WriteContext(now=NOW), [stored_products.get_product(session, product.id)],
+            changes,
+        )  # fmt: skip
+    again = client.get(feed_path(product.feed_token))
+    assert again.headers["etag"] != first.headers["etag"]
+    assert shown is None or shown in again.content
+
+
 def test_rotated_token_makes_the_old_url_404(store, app_parts):
     """After rotate-token the old feed URL is 404 at once, even just served from memory."""
     _, _, client = app_parts
     product = add_product(store)
     assert client.get(feed_path(product.feed_token)).status_code == 200
     with store.write() as session:
-        new_token = repo.rotate_feed_token(session, product.id).feed_token
+        new_token = stored_products.rotate_feed_token(
+            stored_products.get_product(session, product.id)
+        ).feed_token
     assert client.get(feed_path(product.feed_token)).status_code == 404
     assert client.get(feed_path(new_token)).status_code == 200
 
@@ -403,12 +435,12 @@ def test_reads_are_logged_in_batches_with_their_channel(store, app_parts, clock)
     )
     client.get(feed_path(product.feed_token), headers={"User-Agent": "Airbnb/1.0 CalendarSync"})
     with store.read() as session:
-        assert repo.feed_readers(session) == []
+        assert history.feed_readers(session) == []
     assert read_log.flush() == 2
     with store.read() as session:
         readers = {
             (r.channel, r.external_calendar_id)
-            for r in repo.feed_readers(session, product_id=product.id)
+            for r in history.feed_readers(session, product_id=product.id)
         }
     assert readers == {("google", calendar_id), ("airbnb", None)}
 
@@ -440,7 +472,7 @@ def test_two_products_importing_each_others_export_urls_converge_without_echoes(
     settings = make_settings(database_url)
     service, read_log = FeedService(store, settings.feeds), FeedReadLog(store)
     app = create_app(
-        store=store, dispatcher=None, metrics=Metrics(), feed_service=service, read_log=read_log,
+        store=store, metrics=Metrics(), feed_service=service, read_log=read_log,
         settings=settings,
     )  # fmt: skip
     base, stop = serve_in_thread(app)
@@ -451,10 +483,10 @@ def test_two_products_importing_each_others_export_urls_converge_without_echoes(
         a_from_b = add_calendar(store, a.id, "https://placeholder.invalid/")
         b_from_a = add_calendar(store, b.id, "https://placeholder.invalid/")
         with store.write() as session:  # each imports the other's export URL for it
-            repo.get_calendar(session, a_from_b).ical_url = base + feed_path(
+            stored_calendars.get_calendar(session, a_from_b).ical_url = base + feed_path(
                 b.feed_token, exclude=b_from_a
             )
-            repo.get_calendar(session, b_from_a).ical_url = base + feed_path(
+            stored_calendars.get_calendar(session, b_from_a).ical_url = base + feed_path(
                 a.feed_token, exclude=a_from_b
             )
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from calsync import fetch as fetch_module
 from calsync.config import FetchSettings
 from calsync.errors import (
     FeedBlocked,
@@ -30,7 +29,10 @@ from calsync.errors import (
     FeedUnreachable,
     FetchError,
 )
-from calsync.fetch import FeedFetcher, FetchedFeed, _ConnectionPool, _http_url
+from calsync.fetch import FeedFetcher, FetchedFeed
+from calsync.fetch import pool as fetch_pool
+from calsync.fetch.guard import http_url
+from calsync.fetch.pool import ConnectionPool
 from feedserver import FeedServer
 
 if TYPE_CHECKING:
@@ -462,6 +464,52 @@ def test_empty_dns_answer_is_unreachable() -> None:
         fetch("https://feeds.example/cal.ics", FetchSettings(), resolver=resolving_to())
 
 
+SECRET_QUERY = "?t=s3cr3t-token"  # noqa: S105 - a made-up token the errors must not show
+
+
+def secret_url(feed_server: FeedServer, path: str) -> str:
+    """The feed server's URL of ``path`` with a password and a token in the query."""
+    return feed_server.url(path).replace("://", "://owner:pa55word@", 1) + SECRET_QUERY
+
+
+def _refuse_all_redirects(feed_server: FeedServer) -> None:
+    for hop in range(4):
+        feed_server.redirect(f"/hop{hop}", f"/hop{hop + 1}{SECRET_QUERY}")
+
+
+@pytest.mark.parametrize(
+    ("path", "setup", "settings", "kind"),
+    [
+        ("/gone.ics", lambda s: s.serve("/gone.ics", b"", status=404), LAN, FeedGone),
+        ("/err.ics", lambda s: s.serve("/err.ics", b"", status=500), LAN, FeedHttpError),
+        ("/big.ics", lambda s: s.serve("/big.ics", b"x" * 5000),
+         FetchSettings(allow_private_networks=True, max_bytes=100), FeedTooLarge),
+        ("/bad.ics", lambda s: s.raw_gzip("/bad.ics", b"not gzip at all"), LAN, FeedUnreachable),
+        ("/hop0", _refuse_all_redirects, FetchSettings(allow_private_networks=True,
+                                                       max_redirects=2), FeedTooLarge),
+        ("/slow.ics", lambda s: s.serve("/slow.ics", ICS, delay=5.0),
+         FetchSettings(allow_private_networks=True, timeout_seconds=0.3), FeedTooLarge),
+        ("/to-ftp", lambda s: s.redirect("/to-ftp", f"ftp://owner:pa55word@x/y{SECRET_QUERY}"),
+         LAN, FeedBlocked),
+        ("/private.ics", lambda _: None, FetchSettings(), FeedBlocked),
+    ],
+    ids=["404", "500", "too-large", "corrupt-gzip", "redirects", "timeout", "scheme", "guard"],
+)  # fmt: skip
+def test_fetch_errors_never_show_the_query_or_password(
+    feed_server: FeedServer, path: str, setup: Any, settings: FetchSettings, kind: type[FetchError]
+) -> None:
+    """Whatever fails, the FetchError's message and url show the URL redacted: no token, no password."""
+    setup(feed_server)
+    with pytest.raises(kind) as caught:
+        fetch(secret_url(feed_server, path), settings)
+    shown = f"{caught.value} {caught.value.url}"
+    assert ("s3cr3t" in shown, "pa55word" in shown, "?***" in str(caught.value)) == (
+        False,
+        False,
+        True,
+    ), shown
+
+
 # Schemes
 
 
@@ -486,7 +534,7 @@ def test_webcal_is_fetched_over_https() -> None:
 )
 def test_url_rewrite(url: str, expected: str) -> None:
     """A webcal URL becomes https; http and https stay as they are."""
-    assert expected == str(_http_url(url))
+    assert expected == str(http_url(url))
 
 
 @pytest.mark.parametrize(
@@ -570,10 +618,10 @@ def counting_resolver(calls: Counter[str]) -> Any:
     return resolve
 
 
-def pool_of(fetcher: FeedFetcher) -> _ConnectionPool:
+def pool_of(fetcher: FeedFetcher) -> ConnectionPool:
     """The fetcher's connection pool."""
     pool = fetcher._transport._pool
-    assert isinstance(pool, _ConnectionPool)
+    assert isinstance(pool, ConnectionPool)
     return pool
 
 
@@ -647,7 +695,7 @@ def test_idle_connections_expire_and_their_hosts_are_forgotten(
     feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Idle connections past the keep-alive expiry are closed and their origins dropped."""
-    monkeypatch.setattr(fetch_module, "KEEPALIVE_EXPIRY_SECONDS", 0.05)
+    monkeypatch.setattr(fetch_pool, "KEEPALIVE_EXPIRY_SECONDS", 0.05)
     feed_server.serve("/cal.ics", ICS)
     hosts = [f"h{index}.example" for index in range(20)]
 

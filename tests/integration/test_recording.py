@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from calsync.fetch import FeedFetcher
-from calsync.store import repo
+from calsync.store import calendars as stored_calendars
+from calsync.store import products as stored_products
 from calsync.store.models import Booking, SyncRun
-from calsync.sync import FinishedSync, SyncRecorder, SyncResult, read_feeds, record_syncs, sync_feed
-from conftest import NOW, calendar
+from calsync.sync import Syncer, SyncResult
+from calsync.sync.record import FinishedSync, SyncRecorder, record_syncs
+from conftest import NOW, add_calendar, calendar, remove_calendar
 
 OWNER = "replica-a"
 
@@ -26,17 +28,17 @@ def calendars(store, feed_server):
     """Three calendars of one product, each with a one-stay feed, leased to OWNER."""
     ids = []
     with store.write() as session:
-        product = repo.add_product(
+        product = stored_products.add_product(
             session, name="Beach house", timezone="Europe/Amsterdam", capacity=3, now=NOW
         )
         for number in range(3):
             path = f"/feed{number}.ics"
             feed_server.serve(path, calendar(stay(f"u{number}", "20261201", "20261205")))
-            cal = repo.add_calendar(
+            cal = add_calendar(
                 session, product_id=product.id, name=f"feed {number}",
                 ical_url=feed_server.url(path), time_offset=0, active=True, now=NOW,
             )  # fmt: skip
-            assert repo.claim_calendar(
+            assert stored_calendars.claim_calendar(
                 session, cal.id, owner=OWNER, now=NOW, lease_until=NOW + timedelta(minutes=2)
             )
             ids.append(cal.id)
@@ -47,19 +49,10 @@ def fetched(store, settings, clock, ids) -> list[FinishedSync]:
     """Fetch and parse each calendar, keeping what would be recorded instead of writing it."""
     finished: list[FinishedSync] = []
 
-    async def keep(item: FinishedSync) -> SyncResult:
-        finished.append(item)
-        return SyncResult(item.feed.id, "unchanged")
-
     async def go() -> None:
-        with store.read() as session:
-            feeds = read_feeds(session, ids, settings, clock())
         async with FeedFetcher(settings.fetch) as fetcher:
-            for feed in feeds:
-                await sync_feed(
-                    feed, fetcher=fetcher, settings=settings, clock=clock,
-                    parse=_parse_here, lease_owner=OWNER, record=keep,
-                )  # fmt: skip
+            syncer = Syncer(store, settings, fetcher, owner=OWNER, parse=_parse_here, clock=clock)
+            finished.extend([await syncer.fetch(await syncer.job(i)) for i in ids])
 
     asyncio.run(go())
     return finished
@@ -86,13 +79,13 @@ def test_a_batch_writes_every_sync_with_its_own_result(store, settings, clock, c
     for ident in calendars:
         assert (count(store, Booking, ident), count(store, SyncRun, ident)) == (1, 1)
         with store.read() as session:
-            assert repo.get_calendar(session, ident).lease_owner is None
+            assert stored_calendars.get_calendar(session, ident).lease_owner is None
 
 
 def test_a_lost_lease_costs_only_that_sync(store, settings, clock, calendars):
     finished = fetched(store, settings, clock, calendars)
     with store.write() as session:
-        repo.get_calendar(session, calendars[1]).lease_owner = "replica-b"
+        stored_calendars.get_calendar(session, calendars[1]).lease_owner = "replica-b"
 
     results = record_syncs(store, finished)
 
@@ -109,7 +102,7 @@ def test_a_batch_the_database_refuses_is_written_one_sync_at_a_time(
     """A calendar deleted while it was fetched fails the batch; the others are still written."""
     finished = fetched(store, settings, clock, calendars)
     with store.write() as session:
-        repo.remove_calendar(session, calendars[0])
+        remove_calendar(session, calendars[0])
 
     results = record_syncs(store, finished)
 
@@ -134,7 +127,7 @@ def test_issue_truth_6_an_apply_that_raises_costs_only_that_sync(
             raise IndexError("list index out of range")
         return plan_sync(existing, blocks, **options)
 
-    monkeypatch.setattr("calsync.sync.plan_sync", plan_that_breaks_on_u1)
+    monkeypatch.setattr("calsync.sync.record.plan_sync", plan_that_breaks_on_u1)
     results = record_syncs(store, finished)
 
     assert [r.outcome for r in results] == ["changed", "failed", "changed"]
@@ -142,7 +135,7 @@ def test_issue_truth_6_an_apply_that_raises_costs_only_that_sync(
     assert [count(store, Booking, ident) for ident in calendars] == [1, 0, 1]
     assert [count(store, SyncRun, ident) for ident in calendars] == [1, 1, 1]
     with store.read() as session:
-        broken = repo.get_calendar(session, calendars[1])
+        broken = stored_calendars.get_calendar(session, calendars[1])
         assert (broken.failure_count, broken.lease_owner) == (1, None)
         assert "IndexError" in (broken.error or "")
 
@@ -174,15 +167,17 @@ def test_the_recorder_answers_each_sync_and_drops_a_cancelled_one(
 
 def test_renewing_leases_skips_those_another_owner_took(store, calendars):
     with store.write() as session:
-        repo.get_calendar(session, calendars[1]).lease_owner = "replica-b"
+        stored_calendars.get_calendar(session, calendars[1]).lease_owner = "replica-b"
     later = NOW + timedelta(minutes=10)
 
     with store.write() as session:
-        held = repo.renew_leases(session, calendars, owner=OWNER, lease_until=later)
+        held = stored_calendars.renew_leases(session, calendars, owner=OWNER, lease_until=later)
 
     assert held == {calendars[0], calendars[2]}
     with store.read() as session:
-        expiries = [repo.get_calendar(session, ident).lease_expires_at for ident in calendars]
+        expiries = [
+            stored_calendars.get_calendar(session, ident).lease_expires_at for ident in calendars
+        ]
     assert expiries[0] == expiries[2] == later
     assert expiries[1] != later
 
@@ -194,8 +189,10 @@ def test_the_dispatcher_reads_its_gauges_at_most_once_a_second(store, settings, 
     from calsync.scheduler import Dispatcher
 
     def add_due_calendar(session, name: str) -> None:
-        product = repo.add_product(session, name=name, timezone="UTC", capacity=1, now=NOW)
-        repo.add_calendar(
+        product = stored_products.add_product(
+            session, name=name, timezone="UTC", capacity=1, now=NOW
+        )
+        add_calendar(
             session, product_id=product.id, name=name, ical_url=f"http://127.0.0.1:9/{name}",
             time_offset=0, active=True, now=NOW,
         )  # fmt: skip

@@ -11,19 +11,23 @@ import pytest
 from sqlalchemy import select
 
 from calsync.errors import StoreError
-from calsync.store import repo
+from calsync.store import calendars as stored_calendars
+from calsync.store import history
+from calsync.store import products as stored_products
 from calsync.store.db import Store
 from calsync.store.models import ExternalCalendar, Product, SyncRun
-from conftest import NOW, make_settings
+from conftest import NOW, add_calendar, make_settings, request_sync
 
 
 def test_timestamps_come_back_aware_utc(store):
     """A time written in +05:30 is read back as the same instant, aware, in UTC."""
     written = datetime(2026, 12, 1, 20, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))
     with store.write() as session:
-        product_id = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=written).id
+        product_id = stored_products.add_product(
+            session, name="p", timezone="UTC", capacity=1, now=written
+        ).id
     with store.read() as session:
-        read = repo.get_product(session, product_id).created_at
+        read = stored_products.get_product(session, product_id).created_at
     assert read == written
     assert read.utcoffset() == timedelta(0)
 
@@ -31,7 +35,9 @@ def test_timestamps_come_back_aware_utc(store):
 def test_naive_datetimes_are_refused(store):
     """Writing a naive datetime is a StoreError, never a silent guess."""
     with pytest.raises(StoreError, match="naive datetime"), store.write() as session:
-        repo.add_product(session, name="p", timezone="UTC", capacity=1, now=datetime(2026, 12, 1))
+        stored_products.add_product(
+            session, name="p", timezone="UTC", capacity=1, now=datetime(2026, 12, 1)
+        )
 
 
 def test_upgrade_twice_is_harmless(store):
@@ -84,7 +90,9 @@ def test_sqlite_read_then_write_transactions_wait_instead_of_failing(tmp_path):
     store = Store.connect(make_settings(f"sqlite:///{tmp_path / 'lock.db'}").database)
     store.upgrade()
     with store.write() as session:
-        product_id = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=NOW).id
+        product_id = stored_products.add_product(
+            session, name="p", timezone="UTC", capacity=1, now=NOW
+        ).id
     # With IMMEDIATE the second writer cannot read before the first commits, so the
     # barrier is left after its timeout; without it, both read before either writes.
     both_read = threading.Barrier(2, timeout=1)
@@ -93,7 +101,7 @@ def test_sqlite_read_then_write_transactions_wait_instead_of_failing(tmp_path):
     def bump() -> None:
         try:
             with store.write() as session:
-                product = repo.get_product(session, product_id)
+                product = stored_products.get_product(session, product_id)
                 capacity = product.capacity
                 with contextlib.suppress(threading.BrokenBarrierError):
                     both_read.wait()
@@ -108,7 +116,7 @@ def test_sqlite_read_then_write_transactions_wait_instead_of_failing(tmp_path):
         thread.join(timeout=30)
     assert errors == []
     with store.read() as session:
-        assert repo.get_product(session, product_id).capacity == 3
+        assert stored_products.get_product(session, product_id).capacity == 3
     store.close()
 
 
@@ -125,8 +133,10 @@ def test_database_errors_do_not_show_feed_urls(store):
 def test_old_sync_runs_are_pruned(store):
     """prune_sync_runs deletes runs started before the cut-off, and only those."""
     with store.write() as session:
-        product = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=NOW)
-        cal = repo.add_calendar(
+        product = stored_products.add_product(
+            session, name="p", timezone="UTC", capacity=1, now=NOW
+        )
+        cal = add_calendar(
             session,
             product_id=product.id,
             name="c",
@@ -146,9 +156,9 @@ def test_old_sync_runs_are_pruned(store):
                 )
             )
     with store.write() as session:
-        assert repo.prune_sync_runs(session, before=NOW - timedelta(days=30)) == 2
+        assert history.prune_sync_runs(session, before=NOW - timedelta(days=30)) == 2
     with store.read() as session:
-        assert [r.started_at for r in repo.recent_runs(session, cal.id)] == [
+        assert [r.started_at for r in history.recent_runs(session, cal.id)] == [
             NOW - timedelta(days=5)
         ]
 
@@ -156,9 +166,11 @@ def test_old_sync_runs_are_pruned(store):
 def test_claims_respect_the_per_host_limit_and_put_requests_first(store):
     """claim_due leases at most max_per_host per feed host, manual requests first, each once."""
     with store.write() as session:
-        product = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=NOW)
+        product = stored_products.add_product(
+            session, name="p", timezone="UTC", capacity=1, now=NOW
+        )
         ids = [
-            repo.add_calendar(
+            add_calendar(
                 session,
                 product_id=product.id,
                 name=str(n),
@@ -169,16 +181,16 @@ def test_claims_respect_the_per_host_limit_and_put_requests_first(store):
             ).id
             for n, host in enumerate(["a.example", "a.example", "a.example", "b.example"])
         ]
-        repo.request_sync(session, ids[2], now=NOW)
+        request_sync(session, ids[2], now=NOW)
     lease = NOW + timedelta(minutes=2)
     with store.write() as session:
-        first = repo.claim_due(
+        first = stored_calendars.claim_due(
             session, owner="r1", now=NOW, lease_until=lease, limit=10, host_load={}, max_per_host=2
         )
     assert first[0].calendar_id == ids[2]
     assert sorted(c.host for c in first) == ["a.example", "a.example", "b.example"]
     with store.write() as session:
-        again = repo.claim_due(
+        again = stored_calendars.claim_due(
             session, owner="r2", now=NOW, lease_until=lease, limit=10, host_load={}, max_per_host=2
         )
     assert [c.calendar_id for c in again] == [

@@ -17,11 +17,14 @@ from sqlalchemy import event, select
 from calsync.feeds import FeedReadLog, FeedService, feed_path
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
-from calsync.store import repo
+from calsync.store import bookings as stored_bookings
+from calsync.store import calendars as stored_calendars
+from calsync.store import history
+from calsync.store import products as stored_products
 from calsync.store.models import Booking, ExternalCalendar, SyncRun
 from calsync.sync import SyncResult, sync_calendar
 from calsync.web.app import create_app
-from conftest import NOW, calendar, make_settings
+from conftest import NOW, add_calendar, calendar, make_settings, request_sync
 
 AIRBNB = "PRODID;X-RICAL-TZSOURCE=TZINFO:-//Airbnb Inc//Hosting Calendar 1.0//EN\r\n"
 
@@ -43,10 +46,10 @@ THREE_STAYS = [
 def product_calendar(store, feed_server):
     """A product with one external calendar pointing at /feed.ics on the feed server."""
     with store.write() as session:
-        product = repo.add_product(
+        product = stored_products.add_product(
             session, name="Beach house", timezone="Europe/Amsterdam", capacity=1, now=NOW
         )
-        cal = repo.add_calendar(
+        cal = add_calendar(
             session, product_id=product.id, name="Airbnb", ical_url=feed_server.url("/feed.ics"),
             time_offset=0, active=True, now=NOW,
         )  # fmt: skip
@@ -76,12 +79,12 @@ def bookings(store, calendar_id) -> dict[str, tuple[uuid.UUID, str, str]]:
 
 def status(store, calendar_id) -> ExternalCalendar:
     with store.read() as session:
-        return repo.get_calendar(session, calendar_id)
+        return stored_calendars.get_calendar(session, calendar_id)
 
 
 def runs(store, calendar_id) -> list[SyncRun]:
     with store.read() as session:
-        return list(reversed(repo.recent_runs(session, calendar_id, limit=50)))
+        return list(reversed(history.recent_runs(session, calendar_id, limit=50)))
 
 
 def test_first_sync_imports_and_records_status(
@@ -145,7 +148,7 @@ def test_unchanged_digest_skips_the_parse(
     def must_not_parse(*_: object) -> None:
         pytest.fail("an unchanged feed was parsed")
 
-    monkeypatch.setattr("calsync.sync.parse_feed", must_not_parse)
+    monkeypatch.setattr("calsync.sync.read.parse_feed", must_not_parse)
     assert run(store, settings, product_calendar, clock).outcome == "unchanged"
 
 
@@ -227,7 +230,7 @@ def test_release_applies_held_deletes_now(store, settings, feed_server, product_
     feed_server.serve("/feed.ics", calendar())
     run(store, settings, product_calendar, clock)
     with store.write() as session:
-        assert repo.release_held(session, product_calendar, now=NOW) == 3
+        assert stored_bookings.release_held(session, product_calendar, now=NOW) == 3
     assert bookings(store, product_calendar) == {}
     assert status(store, product_calendar).held_since is None
 
@@ -253,7 +256,7 @@ def test_time_offset_and_product_timezone_apply(
     )
     run(store, settings, product_calendar, clock)
     with store.write() as session:
-        repo.get_calendar(session, product_calendar).time_offset = -2
+        stored_calendars.get_calendar(session, product_calendar).time_offset = -2
     result = run(store, settings, product_calendar, clock)
     assert result.updated == 1
     with store.read() as session:
@@ -272,7 +275,7 @@ def test_transparent_events_block_and_skip_follows_the_calendar(
     assert status(store, product_calendar).transparent_events == "block"
     assert run(store, settings, product_calendar, clock).inserted == 2
     with store.write() as session:
-        repo.get_calendar(session, product_calendar).transparent_events = "skip"
+        stored_calendars.get_calendar(session, product_calendar).transparent_events = "skip"
     result = run(store, settings, product_calendar, clock)
     assert (result.deleted, result.skipped) == (1, 1)
     assert set(bookings(store, product_calendar)) == {"a"}
@@ -371,8 +374,10 @@ def test_error_is_cleared_by_the_next_success(
 def test_sync_logs_one_line_with_a_redacted_url(store, settings, feed_server, clock):
     """sync.finished carries calendar, product, outcome and counts, and the URL's secret is redacted."""
     with store.write() as session:
-        product = repo.add_product(session, name="Flat", timezone="UTC", capacity=1, now=NOW)
-        cal = repo.add_calendar(
+        product = stored_products.add_product(
+            session, name="Flat", timezone="UTC", capacity=1, now=NOW
+        )
+        cal = add_calendar(
             session, product_id=product.id, name="Booking.com", ical_url=feed_server.url("/ical.html?t=secret-token-0123456789"),
             time_offset=0, active=True, now=NOW,
         )  # fmt: skip
@@ -417,9 +422,11 @@ def test_redirect_to_a_private_address_changes_nothing(store, feed_server, clock
         database_url, fetch={"allow_private_networks": False, "allow_hosts": '["localhost"]'}
     )
     with store.write() as session:
-        product = repo.add_product(session, name="Flat", timezone="UTC", capacity=1, now=NOW)
+        product = stored_products.add_product(
+            session, name="Flat", timezone="UTC", capacity=1, now=NOW
+        )
         url = feed_server.url("/feed.ics").replace("127.0.0.1", "localhost")
-        calendar_id = repo.add_calendar(
+        calendar_id = add_calendar(
             session,
             product_id=product.id,
             name="x",
@@ -464,6 +471,41 @@ def test_retry_after_sets_the_next_attempt(store, settings, feed_server, product
     assert status(store, product_calendar).next_sync_at == NOW + timedelta(seconds=1200)
 
 
+@pytest.mark.parametrize(("status_code", "reason"), [(404, "HTTP 404"), (410, "HTTP 410"),
+                                                  (403, "HTTP 403"), (401, "HTTP 401")])  # fmt: skip
+def test_a_failure_no_retry_passes_waits_the_longest_backoff_and_says_so(
+    store, settings, feed_server, product_calendar, clock, status_code, reason
+):
+    """A 404, 410, 403 or 401 is not retried in 15 minutes: the next attempt is max_backoff away.
+
+    Regression: ``retryable`` was never read, so a gone or forbidden feed was
+    retried like a timeout. The error says until when, and why.
+    """
+    feed_server.serve("/feed.ics", b"", status=status_code)
+    run(store, settings, product_calendar, clock)
+    cal = status(store, product_calendar)
+    assert (cal.failure_count, cal.next_sync_at) == (1, NOW + timedelta(hours=6))
+    assert (cal.error or "").endswith(
+        f"{reason} — not retried until 2026-11-15 18:00 UTC (or a manual sync): this needs "
+        "a fix at the channel or a new URL"
+    )
+    assert [r.error for r in runs(store, product_calendar)] == [(cal.error or "").split(" — ")[0]]
+
+
+@pytest.mark.parametrize("status_code", [500, 503])
+def test_a_failure_a_retry_may_pass_backs_off_as_before(
+    store, settings, feed_server, product_calendar, clock, status_code
+):
+    """A 500 or 503 without Retry-After is retried after the interval, and the error has no more."""
+    feed_server.serve("/feed.ics", b"", status=status_code)
+    run(store, settings, product_calendar, clock)
+    cal = status(store, product_calendar)
+    assert (cal.next_sync_at, "not retried" in (cal.error or "")) == (
+        NOW + timedelta(minutes=15),
+        False,
+    )
+
+
 def test_calendar_failing_too_long_is_deactivated(
     store, feed_server, product_calendar, clock, database_url
 ):
@@ -489,10 +531,10 @@ def test_a_sync_whose_lease_was_taken_writes_nothing(
     """Owner A's sync finishes after B took the lease: no booking, no status, no run is written."""
     feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
     with store.write() as session:
-        assert repo.claim_calendar(
+        assert stored_calendars.claim_calendar(
             session, product_calendar, owner="A", now=NOW, lease_until=NOW - timedelta(seconds=1)
         )
-        assert repo.claim_calendar(
+        assert stored_calendars.claim_calendar(
             session, product_calendar, owner="B", now=NOW, lease_until=NOW + timedelta(minutes=2)
         )
     result = run_as(store, settings, product_calendar, clock, lease_owner="A")
@@ -509,8 +551,8 @@ def test_a_sync_releases_its_lease_and_clears_the_request(
     """After a sync under a lease: lease released, sync_requested_at (older than the start) cleared."""
     feed_server.serve("/feed.ics", calendar(*THREE_STAYS))
     with store.write() as session:
-        repo.request_sync(session, product_calendar, now=NOW - timedelta(seconds=5))
-        assert repo.claim_calendar(
+        request_sync(session, product_calendar, now=NOW - timedelta(seconds=5))
+        assert stored_calendars.claim_calendar(
             session, product_calendar, owner="A", now=NOW, lease_until=NOW + timedelta(minutes=2)
         )
     run_as(store, settings, product_calendar, clock, lease_owner="A")
@@ -545,8 +587,8 @@ def test_an_import_that_only_adds_bookings_moves_the_product_feed_version(
 
     def version() -> object:
         with store.read() as session:
-            calendar = repo.get_calendar(session, product_calendar)
-            return repo.get_product(session, calendar.product_id).bookings_changed_at
+            calendar = stored_calendars.get_calendar(session, product_calendar)
+            return stored_products.get_product(session, calendar.product_id).bookings_changed_at
 
     feed_server.serve("/feed.ics", calendar(THREE_STAYS[0]))
     assert run(store, settings, product_calendar, clock).inserted == 1
@@ -561,8 +603,8 @@ def test_an_import_that_only_adds_bookings_moves_the_product_feed_version(
 def product_version(store, calendar_id) -> object:
     """The outbound feed version (``bookings_changed_at``) of the calendar's product."""
     with store.read() as session:
-        calendar = repo.get_calendar(session, calendar_id)
-        return repo.get_product(session, calendar.product_id).bookings_changed_at
+        calendar = stored_calendars.get_calendar(session, calendar_id)
+        return stored_products.get_product(session, calendar.product_id).bookings_changed_at
 
 
 def test_a_rekey_alone_leaves_the_feed_version_and_etag_and_channels_get_304(
@@ -574,13 +616,13 @@ def test_a_rekey_alone_leaves_the_feed_version_and_etag_and_channels_get_304(
     feed version, so every channel downloaded an unchanged feed after every sync.
     """
     app = create_app(
-        store=store, dispatcher=None, metrics=Metrics(),
+        store=store, metrics=Metrics(),
         feed_service=FeedService(store, settings.feeds, clock=clock),
         read_log=FeedReadLog(store), settings=settings, clock=clock,
     )  # fmt: skip
     with store.read() as session:
-        token = repo.get_product(
-            session, repo.get_calendar(session, product_calendar).product_id
+        token = stored_products.get_product(
+            session, stored_calendars.get_calendar(session, product_calendar).product_id
         ).feed_token
     feed_server.serve("/feed.ics", calendar(THREE_STAYS[0], THREE_STAYS[1]))
     assert run(store, settings, product_calendar, clock).inserted == 2
@@ -670,8 +712,10 @@ def test_the_work_of_a_sync_does_not_grow_per_booking(store, settings, clock, fe
     work = []
     for size in (100, 1000):
         with store.write() as session:
-            product = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=NOW)
-            calendar_id = repo.add_calendar(
+            product = stored_products.add_product(
+                session, name="p", timezone="UTC", capacity=1, now=NOW
+            )
+            calendar_id = add_calendar(
                 session, product_id=product.id, name="c", ical_url=feed_server.url("/feed.ics"),
                 time_offset=0, active=True, now=NOW,
             ).id  # fmt: skip
@@ -749,16 +793,23 @@ def assert_recorded_failure(store, calendar_id, message: str, *, next_sync_at=No
 
 
 def test_issue_truth_6_a_host_the_idna_codec_refuses_is_a_recorded_failure(store, settings, clock):
-    """A stored http://0..0/x.ics (from before URLs were checked) fails with a reason, recorded."""
+    """A stored http://0..0/x.ics (from before URLs were checked) fails with a reason, recorded.
+
+    No retry can pass (the URL needs fixing): the next attempt waits the longest backoff.
+    """
     with store.write() as session:
-        product = repo.add_product(session, name="Flat", timezone="UTC", capacity=1, now=NOW)
-        calendar_id = repo.add_calendar(
-            session, product_id=product.id, name="x", ical_url="http://0..0/x.ics",
-            time_offset=0, active=True, now=NOW,
+        product = stored_products.add_product(
+            session, name="Flat", timezone="UTC", capacity=1, now=NOW
+        )
+        calendar_id = stored_calendars.add_calendar(
+            session, product_id=product.id, name="x", ical_url="http://0..0/x.ics", tld="",
+            now=NOW,
         ).id  # fmt: skip
     result = run(store, settings, calendar_id, clock)
     assert result.outcome == "failed"
-    assert_recorded_failure(store, calendar_id, "host '0..0' has an empty label")
+    assert_recorded_failure(
+        store, calendar_id, "host '0..0' has an empty label", next_sync_at=NOW + timedelta(hours=6)
+    )
 
 
 def test_issue_truth_6_a_parser_raising_anything_is_a_recorded_failure(
@@ -795,7 +846,7 @@ def test_issue_truth_6_an_apply_that_raises_is_recorded_in_a_fresh_transaction(
     def broken_plan(*_: object, **__: object) -> None:
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("calsync.sync.plan_sync", broken_plan)
+    monkeypatch.setattr("calsync.sync.record.plan_sync", broken_plan)
     result = run(store, settings, product_calendar, clock)
     assert result.outcome == "failed"
     assert not result.unwritten
@@ -812,7 +863,7 @@ def test_issue_truth_6_backoff_of_a_long_interval_after_many_failures_is_recorde
     """Interval 400 min, 33rd failure in a row: recorded, next attempt after max_backoff."""
     slow = make_settings(database_url, sync={"interval_minutes": 400})
     with store.write() as session:
-        repo.get_calendar(session, product_calendar).failure_count = 32
+        stored_calendars.get_calendar(session, product_calendar).failure_count = 32
     feed_server.serve("/feed.ics", b"", status=500)
     result = run(store, slow, product_calendar, clock)
     assert result.outcome == "failed"
@@ -842,8 +893,10 @@ def test_issue_reliability_4_credentials_in_the_url_reach_the_feed_and_no_log(
     feed_server.serve("/private.ics", calendar(*THREE_STAYS), basic_auth=("owner", "s3cret"))
     url = feed_server.url("/private.ics").replace("//", f"//owner:{password}@", 1)
     with store.write() as session:
-        product = repo.add_product(session, name="Flat", timezone="UTC", capacity=1, now=NOW)
-        calendar_id = repo.add_calendar(
+        product = stored_products.add_product(
+            session, name="Flat", timezone="UTC", capacity=1, now=NOW
+        )
+        calendar_id = add_calendar(
             session, product_id=product.id, name="x", ical_url=url, time_offset=0, active=True,
             now=NOW,
         ).id  # fmt: skip

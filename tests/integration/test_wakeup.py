@@ -9,15 +9,19 @@ import uuid
 import pytest
 import structlog.testing
 
+import conftest
 from calsync.daemon import listen_for_requests
-from calsync.store import repo
-from conftest import NOW
+from calsync.store import calendars as stored_calendars
+from calsync.store import products as stored_products
+from conftest import NOW, request_sync
 
 
 def add_calendar(store) -> uuid.UUID:
     with store.write() as session:
-        product = repo.add_product(session, name="p", timezone="UTC", capacity=1, now=NOW)
-        return repo.add_calendar(
+        product = stored_products.add_product(
+            session, name="p", timezone="UTC", capacity=1, now=NOW
+        )
+        return conftest.add_calendar(
             session, product_id=product.id, name="c", ical_url="https://example.com/a.ics",
             time_offset=0, active=True, now=NOW,
         ).id  # fmt: skip
@@ -37,7 +41,7 @@ def test_a_sync_request_on_one_replica_wakes_the_others(store, database_url):
                     while not any(e["event"] == "wakeup.listening" for e in logs):  # noqa: ASYNC110 - polls a log list
                         await asyncio.sleep(0.01)
                 with store.write() as session:
-                    repo.request_sync(session, calendar_id, now=NOW)
+                    request_sync(session, calendar_id, now=NOW)
                 async with asyncio.timeout(10):
                     await woken.wait()
             finally:
@@ -53,6 +57,6 @@ def test_sqlite_sends_no_notifications(store):
     """On SQLite a request is a plain write (the one process wakes itself)."""
     calendar_id = add_calendar(store)
     with store.write() as session:
-        repo.request_sync(session, calendar_id, now=NOW)
+        request_sync(session, calendar_id, now=NOW)
     with store.read() as session:
-        assert repo.get_calendar(session, calendar_id).sync_requested_at == NOW
+        assert stored_calendars.get_calendar(session, calendar_id).sync_requested_at == NOW

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from appserver import serve_in_thread
 from calsync.feeds import FeedReadLog, FeedService
 from calsync.metrics import Metrics
-from calsync.store import repo
+from calsync.store import products as stored_products
 from calsync.store.db import Store
 from calsync.web.app import create_app
 from calsync.web.auth import create_api_key, list_api_keys
@@ -40,7 +40,7 @@ def build(store, database_url, clock, **api: object):
     """Calsync's whole app on the test store, with these ``[api]`` settings."""
     settings = make_settings(database_url, api=api) if api else make_settings(database_url)
     return create_app(
-        store=store, dispatcher=None, metrics=Metrics(),
+        store=store, metrics=Metrics(),
         feed_service=FeedService(store, settings.feeds, clock=clock),
         read_log=FeedReadLog(store), settings=settings, clock=clock,
     )  # fmt: skip
@@ -336,9 +336,20 @@ def test_feed_versions_of_linked_products_move_when_a_product_is_deleted(client,
 
     def version() -> object:
         with store.read() as session:
-            return repo.get_product(session, uuid.UUID(house)).bookings_changed_at
+            return stored_products.get_product(session, uuid.UUID(house)).bookings_changed_at
 
     before = version()
     deleted = client.delete(f"/v1/products?id=eq.{room}", headers={"Prefer": "return=minimal"})
     assert 204 == deleted.status_code
     assert version() not in {None, before}
+
+
+def test_rotating_a_feed_token_answers_the_new_feed_url_and_the_old_one_is_gone(client):
+    """The whole app answers rotate_feed_token with feed_url on the new token; the old URL 404s."""
+    [product] = client.post("/v1/products", json={"name": "Cabin"}).json()
+    old = product["feed_url"]
+    assert 200 == client.get(old.removeprefix("http://127.0.0.1:8080")).status_code
+    rotated = client.post(f"/v1/products/{product['id']}/rotate_feed_token").json()
+    assert rotated["feed_url"].endswith(f"/ical/{rotated['feed_token']}.ics")
+    assert rotated["feed_url"] != old
+    assert 404 == client.get(old.removeprefix("http://127.0.0.1:8080")).status_code

@@ -32,9 +32,10 @@ from calsync.core.availability import (
 from calsync.core.ical_in import parse_feed
 from calsync.errors import Conflict
 from calsync.feeds import FeedService
-from calsync.store import repo
+from calsync.services import bookings
+from calsync.services.context import WriteContext
+from calsync.store import products as stored_products
 from calsync.store.models import Booking, CapacityGroupDependency, Product
-from calsync.web.resources import WriteContext, resource_named
 from conftest import NOW, parse_options
 
 SPAN = 10  # nights 0..9 are checked; a stay starts in them and may run past the end
@@ -256,7 +257,7 @@ def _store_world(store, world: World, stays: list[Stay]) -> None:
     with store.write() as session:
         session.add_all(
             Product(id=PRODUCTS[i], name=f"p{i}", timezone="UTC", capacity=capacity,
-                    feed_token=repo.new_feed_token(), created_at=NOW)
+                    feed_token=stored_products.new_feed_token(), created_at=NOW)
             for i, capacity in enumerate(world.capacities)
         )  # fmt: skip
         session.flush()
@@ -274,12 +275,12 @@ def _store_world(store, world: World, stays: list[Stay]) -> None:
 
 def _book_and_undo(session, values: dict[str, object]) -> NoReturn:
     """Make the booking, then roll the transaction back (:class:`_Undo`) if it was not refused."""
-    resource_named("bookings").create(session, values, WriteContext(now=NOW))
+    bookings.add(session, WriteContext(now=NOW), [bookings.NewBooking(**values)])  # type: ignore[arg-type]
     raise _Undo
 
 
 def _refused(store, new: Stay) -> bool:
-    """Whether a direct booking of ``new`` through the bookings resource is refused (409)."""
+    """Whether a direct booking of ``new`` through the bookings service is refused (409)."""
     values = {
         "product_id": PRODUCTS[new.product],
         "starts_at": midnight(new.first),

@@ -37,3 +37,12 @@ def test_backoff_doubles_until_the_cap(
     schedule = SyncSchedule(interval=interval, max_backoff=max_backoff)
     microseconds = min(interval // _US * 2 ** (failures - 1), max_backoff // _US)
     assert schedule.next_delay(failures=failures) == timedelta(microseconds=microseconds)
+
+
+@given(interval=durations, max_backoff=durations, failures=st.integers(1, 10**9))
+def test_a_failure_no_retry_passes_always_waits_the_cap(
+    interval: timedelta, max_backoff: timedelta, failures: int
+) -> None:
+    """Whatever the interval and the count, a failure that is not retryable waits max_backoff."""
+    schedule = SyncSchedule(interval=interval, max_backoff=max_backoff)
+    assert schedule.next_delay(failures=failures, retryable=False) == max_backoff

@@ -17,10 +17,14 @@ from datetime import timedelta
 
 import pytest
 
-from calsync.apikeys import create_api_key
-from calsync.store import repo
-from calsync.store.models import Booking, SyncRun, utc_now
-from conftest import calendar
+from calsync.clock import utc_now
+from calsync.services.keys import create_api_key
+from calsync.store import bookings as stored_bookings
+from calsync.store import calendars as stored_calendars
+from calsync.store import history
+from calsync.store import products as stored_products
+from calsync.store.models import Booking, SyncRun
+from conftest import add_calendar, calendar
 from daemon_process import DaemonProcess, open_store, wait_until
 from feedserver import OVERALL
 
@@ -37,7 +41,7 @@ def world(tmp_path, feed_server):
     store = open_store(f"sqlite:///{database}")
     store.upgrade()
     with store.write() as session:
-        product_id = repo.add_product(
+        product_id = stored_products.add_product(
             session, name="House", timezone="UTC", capacity=1, now=utc_now()
         ).id
         _, api_key = create_api_key(session, name="tests", now=utc_now())
@@ -48,7 +52,7 @@ def world(tmp_path, feed_server):
 
         def add_calendar(self, path: str) -> uuid.UUID:
             with store.write() as session:
-                return repo.add_calendar(
+                return add_calendar(
                     session, product_id=product_id, name=path, ical_url=feed_server.url(path),
                     time_offset=0, active=True, now=utc_now(),
                 ).id  # fmt: skip
@@ -64,15 +68,15 @@ def world(tmp_path, feed_server):
 
         def runs(self, calendar_id: uuid.UUID) -> list[SyncRun]:
             with store.read() as session:
-                return list(reversed(repo.recent_runs(session, calendar_id, limit=100)))
+                return list(reversed(history.recent_runs(session, calendar_id, limit=100)))
 
         def calendar(self, calendar_id: uuid.UUID):
             with store.read() as session:
-                return repo.get_calendar(session, calendar_id)
+                return stored_calendars.get_calendar(session, calendar_id)
 
         def bookings(self) -> list[Booking]:
             with store.read() as session:
-                return list(repo.list_bookings(session))
+                return list(stored_bookings.list_bookings(session))
 
     yield World()
     for daemon in daemons:

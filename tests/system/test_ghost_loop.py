@@ -19,18 +19,19 @@ import pytest
 from sqlalchemy import select
 
 from appserver import serve_in_thread
+from calsync.clock import utc_now
 from calsync.config import Settings
 from calsync.core.blocks import Block
 from calsync.core.ical_in import parse_feed
 from calsync.feeds import FeedReadLog, FeedService, feed_path
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
-from calsync.store import repo
+from calsync.store import products as stored_products
 from calsync.store.db import Store
-from calsync.store.models import BLOCKING_STATUSES, Booking, utc_now
+from calsync.store.models import BLOCKING_STATUSES, Booking
 from calsync.sync import SyncResult, sync_calendar
 from calsync.web.app import create_app
-from conftest import NOW, calendar, make_settings, parse_options
+from conftest import NOW, add_calendar, calendar, make_settings, parse_options
 from feedserver import FeedServer
 
 STAY_START = datetime(2026, 12, 10, tzinfo=UTC)
@@ -106,10 +107,12 @@ class World:
     ) -> None:
         self.store, self.settings, self.clock, self.base = store, settings, clock, base
         with store.write() as session:
-            product = repo.add_product(session, name="House", timezone="UTC", capacity=1, now=NOW)
+            product = stored_products.add_product(
+                session, name="House", timezone="UTC", capacity=1, now=NOW
+            )
             self.product_id, self.token = product.id, product.feed_token
             self.calendars = {
-                name: repo.add_calendar(
+                name: add_calendar(
                     session, product_id=product.id, name=name, ical_url=server.url(f"/{name}.ics"),
                     time_offset=0, active=True, now=NOW,
                 ).id
@@ -130,7 +133,7 @@ class World:
             )  # fmt: skip
             session.add(booking)
             session.flush()
-            repo.touch_feed_version(session, [self.product_id], utc_now())
+            stored_products.touch_feed_version(session, [self.product_id], utc_now())
             return booking.id
 
     def cancel(self, booking_id: uuid.UUID) -> None:
@@ -138,7 +141,7 @@ class World:
             booking = session.get(Booking, booking_id)
             assert booking is not None
             booking.status = "cancelled"
-            repo.touch_feed_version(session, [self.product_id], utc_now())
+            stored_products.touch_feed_version(session, [self.product_id], utc_now())
 
     def sync_round(self) -> list[SyncResult]:
         """Every channel refreshes, then calsync syncs A, B, C; no sync may fail."""
@@ -206,7 +209,7 @@ def open_world(
     """The calsync app on a real socket at the fixed clock; call with the channels' summaries."""
     settings = make_settings(database_url)
     app = create_app(
-        store=store, dispatcher=None, metrics=Metrics(),
+        store=store, metrics=Metrics(),
         feed_service=FeedService(store, settings.feeds, clock=clock), read_log=FeedReadLog(store),
         settings=settings, clock=clock,
     )  # fmt: skip

@@ -33,9 +33,11 @@ import sqlalchemy
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from calsync.store import repo
-from calsync.store.models import Booking, ExternalCalendar, SyncRun, utc_now
-from conftest import IN_CI, POSTGRES_URL, calendar, postgres_schema_url
+from calsync.clock import utc_now
+from calsync.store import bookings as stored_bookings
+from calsync.store import products as stored_products
+from calsync.store.models import Booking, ExternalCalendar, SyncRun
+from conftest import IN_CI, POSTGRES_URL, add_calendar, calendar, postgres_schema_url
 from daemon_process import DaemonProcess, open_store, wait_until
 from feedserver import FeedServer
 
@@ -104,7 +106,7 @@ class Cluster:
         self.store = open_store(url)
         self.store.upgrade()
         with self.store.write() as session:
-            self.product_id = repo.add_product(
+            self.product_id = stored_products.add_product(
                 session, name="House", timezone="UTC", capacity=1, now=utc_now()
             ).id
         self.daemons: list[DaemonProcess] = []
@@ -124,7 +126,7 @@ class Cluster:
         added = {}
         with self.store.write() as session:
             for path in paths:
-                cal = repo.add_calendar(
+                cal = add_calendar(
                     session, product_id=self.product_id, name=path, ical_url=self.feeds.url(path),
                     time_offset=0, active=True, now=utc_now(),
                 )  # fmt: skip
@@ -157,7 +159,7 @@ class Cluster:
 
     def bookings(self) -> list[Booking]:
         with self.store.read() as session:
-            return list(repo.list_bookings(session))
+            return list(stored_bookings.list_bookings(session))
 
 
 @pytest.fixture

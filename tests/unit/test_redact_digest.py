@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from calsync.core.digest import content_digest
-from calsync.core.redact import redact_url
+from calsync.redact import redact_url
 
 
 @pytest.mark.parametrize(

@@ -42,3 +42,15 @@ def test_issue_truth_6_long_interval_after_33_failures_does_not_overflow():
     """sync.interval_minutes = 400 and a 33rd failure in a row: the cap, not an OverflowError."""
     schedule = SyncSchedule(interval=timedelta(minutes=400), max_backoff=timedelta(hours=6))
     assert schedule.next_delay(failures=33) == timedelta(hours=6)
+
+
+def test_a_failure_no_retry_passes_waits_the_cap_at_once():
+    """Not retryable (a 404, a 403): the first failure waits the cap, not the interval."""
+    assert [SCHEDULE.next_delay(failures=n, retryable=False) for n in (1, 2, 5)] == [
+        timedelta(hours=6)
+    ] * 3
+
+
+def test_success_is_scheduled_by_the_interval_whatever_retryable_says():
+    """After a success retryable does not matter: interval ± jitter."""
+    assert SCHEDULE.next_delay(failures=0, retryable=False) == timedelta(minutes=15)

@@ -19,7 +19,12 @@ class SyncSchedule:
     jitter_fraction: float = 0.1
 
     def next_delay(
-        self, *, failures: int, retry_after: timedelta | None = None, jitter: float = 0.5
+        self,
+        *,
+        failures: int,
+        retry_after: timedelta | None = None,
+        jitter: float = 0.5,
+        retryable: bool = True,
     ) -> timedelta:
         """The wait before the next attempt.
 
@@ -28,11 +33,15 @@ class SyncSchedule:
         spreads successful calendars over ``interval ± jitter_fraction``. After a
         failure the delay never exceeds ``max_backoff``, whatever the interval and
         the count: the doubling is compared with the cap before it is computed, so
-        it cannot overflow ``timedelta``.
+        it cannot overflow ``timedelta``. A failure that is not ``retryable`` (a
+        404, a 403, a refused address: no retry passes until someone fixes
+        something) waits ``max_backoff`` at once.
         """
         if failures <= 0:
             spread = self.jitter_fraction * (2 * jitter - 1)
             return self.interval * (1 + spread)
+        if not retryable:
+            return self.max_backoff
         if retry_after is not None:
             return min(max(retry_after, timedelta()), self.max_backoff)
         factor = 1 << min(failures - 1, 64)

@@ -30,10 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-
-def utc_now() -> datetime:
-    """The current time as an aware UTC datetime."""
-    return datetime.now(UTC)
+from calsync.clock import utc_now
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -71,6 +68,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+
+INT_MAX = 2**31 - 1
+"""Integers are stored as 32-bit columns; larger values are refused, not overflowed."""
 
 BLOCKING_STATUSES = ("confirmed", "tentative")
 """Booking statuses that occupy their nights (a cancelled booking frees them)."""

@@ -1,4 +1,7 @@
-"""The FastAPI app of ``calsync run``: health, readiness, metrics and the sync trigger.
+"""The FastAPI app of ``calsync run``: health, readiness, metrics, feeds and the REST API.
+
+The app knows nothing of the dispatcher: it is given ``wake`` (a write made a
+calendar due) and ``is_running`` (for ``/readyz``) as callables.
 
 Errors are presented in one place, :func:`_error_response`: JSON
 ``{"code", "message", "details", "hint", "request_id"}`` with a 4xx status for
@@ -11,7 +14,6 @@ under the same request id.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -22,14 +24,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
 from calsync import __version__, reports
+from calsync.clock import utc_now
 from calsync.config import Settings  # noqa: TC001 - a run-time dependency of create_app
 from calsync.errors import ApiError, CalsyncError, NotFound, StoreError
-from calsync.feeds import FeedReadLog, FeedService, feed_path
 from calsync.metrics import Metrics  # noqa: TC001 - a run-time dependency of create_app
-from calsync.scheduler import Dispatcher  # noqa: TC001
-from calsync.store import repo
+from calsync.services.views import COMPUTED_SCHEMA, Views
 from calsync.store.db import Store  # noqa: TC001
-from calsync.store.models import ExternalCalendar, Product, utc_now
 from calsync.web.api import api_router
 from calsync.web.availability import availability_router
 from calsync.web.feeds import feeds_router
@@ -37,9 +37,11 @@ from calsync.web.limits import BodyLimit
 from calsync.web.request_ids import HEADER, RequestIds, request_id_of
 
 if TYPE_CHECKING:
-    import uuid
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from datetime import datetime
+
+    from calsync.feeds import FeedReadLog, FeedService
+
 
 log = structlog.get_logger("calsync.web")
 
@@ -47,17 +49,20 @@ log = structlog.get_logger("calsync.web")
 def create_app(
     *,
     store: Store,
-    dispatcher: Dispatcher | None,
     metrics: Metrics,
     feed_service: FeedService,
     read_log: FeedReadLog,
     settings: Settings,
     clock: Callable[[], datetime] = utc_now,
     conflicts: reports.ConflictCache | None = None,
+    wake: Callable[[], None] | None = None,
+    is_running: Callable[[], bool] | None = None,
 ) -> FastAPI:
-    """The app; ``dispatcher`` is None when no scheduler runs in this process.
+    """The app; ``wake`` and ``is_running`` are the dispatcher's, when one runs in this process.
 
-    ``conflicts`` is shared with the daemon's conflict check, when there is one.
+    Without one, a manual trigger waits for the daemon's next tick, and ``/readyz``
+    says the scheduler does not run. ``conflicts`` is shared with the daemon's
+    conflict check, when there is one.
     """
     app = FastAPI(title="calsync", version=__version__)
     app.include_router(feeds_router(feed_service, read_log, clock=clock))
@@ -73,7 +78,7 @@ def create_app(
         checks = {
             "database": await asyncio.to_thread(store.readable),
             "database_writable": await asyncio.to_thread(store.writable),
-            "scheduler": dispatcher is not None and dispatcher.running,
+            "scheduler": is_running is not None and is_running(),
         }
         ready = all(checks.values())
         return JSONResponse(
@@ -90,13 +95,11 @@ def create_app(
         api_router(
             store=store,
             clock=clock,
-            wake=dispatcher.wake if dispatcher is not None else _no_dispatcher,
+            wake=wake or _no_dispatcher,
             default_timezone=settings.products.default_timezone,
             default_transparent_events=settings.sync.transparent_events,
-            extra_fields=_computed_fields(
-                store, settings, clock, conflicts or reports.ConflictCache()
-            ),
-            extra_schema=_COMPUTED_SCHEMA,
+            extra_fields=Views.of(store, settings, clock=clock, conflicts=conflicts).computed(),
+            extra_schema=COMPUTED_SCHEMA,
             limits=settings.api,
             window_past_days=settings.sync.past_days,
         )
@@ -107,67 +110,6 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(RequestIds)
     return app
-
-
-_COMPUTED_SCHEMA: dict[str, dict[str, dict[str, Any]]] = {
-    "external_calendars": {
-        "export_url": {"type": "string", "format": "uri"},
-        "conflicts": {"type": "array", "items": {"type": "object"}},
-    },
-    "products": {
-        "feed_url": {"type": "string", "format": "uri"},
-        "stale_readers": {"type": "array", "items": {"type": "string"}},
-    },
-}
-
-
-def _computed_fields(
-    store: Store,
-    settings: Settings,
-    clock: Callable[[], datetime],
-    conflicts: reports.ConflictCache,
-) -> dict[str, Callable[[Sequence[Any]], Callable[[Any], dict[str, Any]]]]:
-    """Read-only fields the API adds: feed and export URLs, stale readers, conflicts.
-
-    Each answer gets functions made for its rows: the calendars of one answer
-    share one query for their products' feed tokens and one look at the
-    conflicts of those products, which ``conflicts`` keeps between answers.
-    """
-    base = settings.server.base_url
-    stale_after = timedelta(hours=settings.feeds.stale_reader_hours)
-
-    def product_fields(product: Product) -> dict[str, Any]:
-        with store.read() as session:
-            readers = repo.feed_readers(session, product_id=product.id)
-        now = clock()
-        stale = [r.channel for r in readers if r.is_stale(now=now, after=stale_after)]
-        return {"feed_url": base + feed_path(product.feed_token), "stale_readers": stale}
-
-    def calendar_fields(
-        calendars: Sequence[ExternalCalendar],
-    ) -> Callable[[ExternalCalendar], dict[str, Any]]:
-        product_ids = list(dict.fromkeys(calendar.product_id for calendar in calendars))
-        tokens: dict[uuid.UUID, str] = {}
-        found: dict[uuid.UUID, list[dict[str, Any]]] = {}
-        if product_ids:
-            with store.read() as session:
-                tokens = repo.feed_tokens(session, product_ids)
-                found = reports.calendar_conflicts(
-                    session,
-                    [(calendar.id, calendar.product_id) for calendar in calendars],
-                    now=clock(),
-                    cache=conflicts,
-                )
-
-        def fields(calendar: ExternalCalendar) -> dict[str, Any]:
-            return {
-                "export_url": base + feed_path(tokens[calendar.product_id], exclude=calendar.id),
-                "conflicts": found[calendar.id],
-            }
-
-        return fields
-
-    return {"products": lambda _rows: product_fields, "external_calendars": calendar_fields}
 
 
 def _no_dispatcher() -> None:

@@ -1,6 +1,6 @@
 """The API's authentication: ``Authorization: Bearer calsync_…`` checked against the store.
 
-Keys are made, listed and revoked with :mod:`calsync.apikeys` (re-exported here);
+Keys are made, listed and revoked with :mod:`calsync.services.keys` (re-exported here);
 :func:`require_api_key` builds the FastAPI dependency every ``/v1`` route uses.
 """
 
@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import BackgroundTasks, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from calsync.apikeys import (
+from calsync.errors import Unauthorized
+from calsync.services.keys import (
     KEY_PREFIX,
     TOUCH_INTERVAL,
     KeyUses,
@@ -26,7 +27,6 @@ from calsync.apikeys import (
     revoke_api_key,
     touch_api_key,
 )
-from calsync.errors import Unauthorized
 from calsync.store.models import ApiKey  # noqa: TC001 - FastAPI reads the return annotation
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from calsync.store.models import utc_now
+from calsync.clock import utc_now
 
 if TYPE_CHECKING:
     from collections.abc import Callable

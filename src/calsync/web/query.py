@@ -1,8 +1,11 @@
 """PostgREST-style queries: ``select``, ``col=op.value`` filters, ``order``, paging, ``Range``.
 
 Pure: query parameters and headers in, SQLAlchemy expressions and header values
-out; no I/O. Every problem raises :class:`~calsync.errors.BadRequest` naming the
-parameter, or :class:`~calsync.errors.RangeNotSatisfiable`.
+out; no I/O. The REST query builder is the one place outside :mod:`calsync.store`
+that builds SQL: the statements it makes read rows of the models (and lock the
+rows a PATCH or DELETE hands to the services). Every problem raises
+:class:`~calsync.errors.BadRequest` naming the parameter, or
+:class:`~calsync.errors.RangeNotSatisfiable`.
 
 Filters (any column, several on one column are ANDed)::
 
@@ -29,6 +32,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import Boolean, TypeDecorator
 
 from calsync.errors import BadRequest, RangeNotSatisfiable
+from calsync.store.models import INT_MAX
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable
@@ -39,8 +43,6 @@ if TYPE_CHECKING:
 
 RESERVED = frozenset({"select", "order", "limit", "offset"})
 OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "is", "like", "ilike")
-INT_MAX = 2**31 - 1
-"""Integers are stored as 32-bit columns; larger values are refused, not overflowed."""
 
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})\Z", re.ASCII
@@ -430,6 +432,11 @@ def parse_filters(
             )
         filters.append(parse_filter(model, name, value))
     return tuple(filters)
+
+
+def matching(model: type[Any], filters: Iterable[ColumnElement[bool]]) -> Select[Any]:
+    """The rows a PATCH or DELETE acts on, locked for the write, oldest first."""
+    return select(model).where(*filters).order_by(model.created_at, model.id).with_for_update()
 
 
 def parse_query(

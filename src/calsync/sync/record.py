@@ -1,14 +1,13 @@
-"""``sync_calendar``: fetch → parse → plan → apply, the one place where core meets I/O.
+"""Recording finished syncs: bookings, the calendar's status and a sync run, in one transaction.
 
 A sync ends in exactly one transaction that writes its bookings, the calendar's
 status and a ``sync_runs`` row together. A failure of any kind changes no
-booking: it records the error, keeps ``last_synced`` and counts the failure.
-
-The daemon syncs many calendars at once, so the database work is batched: the
-calendars it claims are read in one query (:func:`read_feeds`), and finished
-syncs are written by a :class:`SyncRecorder`, many in one transaction
-(:func:`record_syncs`). A batch that fails is written again one sync at a time,
-so one bad calendar never costs the others their results.
+booking: it records the error, keeps ``last_synced`` and counts the failure;
+the next attempt backs off, at once to the longest wait when the failure is
+not retryable (a 404, a 403, an address the guard refuses: it needs a fix at
+the channel or a new URL). Finished syncs are written by a :class:`SyncRecorder`,
+many in one transaction (:func:`record_syncs`). A batch that fails is written
+again one sync at a time, so one bad calendar never costs the others their results.
 """
 
 from __future__ import annotations
@@ -16,44 +15,33 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, cast
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 
 from calsync.core.diff import DeletionGuard, Plan, plan_sync
-from calsync.core.digest import content_digest
-from calsync.core.ical_in import (
-    OUTSIDE_WINDOW,
-    EventStatusSync,
-    ParsedFeed,
-    ParseOptions,
-    TransparentEvents,
-    parse_feed,
-)
-from calsync.core.redact import redact_url
+from calsync.core.ical_in import OUTSIDE_WINDOW, ParsedFeed
 from calsync.core.schedule import SyncSchedule
-from calsync.errors import FeedError, FeedHttpError, FeedRateLimited
-from calsync.store import repo
-from calsync.store.models import ExternalCalendar, utc_now
+from calsync.redact import redact_url
+from calsync.store import bookings as stored_bookings
+from calsync.store import calendars as stored_calendars
+from calsync.store import history
+from calsync.sync.read import Fetched, Outcome, SyncJob, crash_message
 
 if TYPE_CHECKING:
     import uuid
+    from collections.abc import Callable, Mapping, Sequence
 
     from sqlalchemy.orm import Session
 
     from calsync.config import Settings
-    from calsync.fetch import FeedFetcher, FetchedFeed
     from calsync.store.db import Store
+    from calsync.store.models import ExternalCalendar
 
-Outcome = Literal["changed", "unchanged", "not_modified", "failed", "held"]
-Parser = Callable[[bytes, ParseOptions], Awaitable[ParsedFeed]]
 log = structlog.get_logger("calsync.sync")
 _LOGGED_SKIPS = 20
-_CRASH_DETAIL = 200
 _ANONYMOUS = re.compile(
     r"|(?:.*\()?(?:not available|unavailable|blocked|busy|closed)(?:\).*)?"
     r"|closed\s*-\s*not available|.*\(not available\)"
@@ -79,208 +67,7 @@ class SyncResult:
 
 
 @dataclass(frozen=True, slots=True)
-class FeedToSync:
-    """What a sync reads of a calendar before fetching (see :func:`read_feeds`)."""
-
-    id: uuid.UUID
-    product_id: uuid.UUID
-    url: str
-    tld: str
-    etag: str | None
-    last_modified: str | None
-    content_digest: str | None
-    prodid: str | None
-    options: ParseOptions
-
-
-@dataclass(frozen=True, slots=True)
-class _Read:
-    """What fetching (and maybe parsing) a feed produced, before anything is written."""
-
-    outcome: Outcome
-    http_status: int | None = None
-    error: str | None = None
-    retry_after: timedelta | None = None
-    parsed: ParsedFeed | None = None
-    digest: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-async def sync_calendar(
-    calendar_id: uuid.UUID,
-    *,
-    store: Store,
-    fetcher: FeedFetcher,
-    settings: Settings,
-    clock: Callable[[], datetime] = utc_now,
-    parse: Parser | None = None,
-    lease_owner: str | None = None,
-) -> SyncResult:
-    """Sync one external calendar now and record the outcome (see the module docstring).
-
-    ``parse`` runs the CPU-bound parse (default: a thread; the daemon passes a
-    process pool). With ``lease_owner`` the result is written only if that owner
-    still holds the calendar's lease; otherwise nothing is written.
-    """
-
-    def read() -> FeedToSync:
-        with store.read() as session:
-            return read_feeds(session, [calendar_id], settings, clock())[0]
-
-    async def record(finished: FinishedSync) -> SyncResult:
-        return (await asyncio.to_thread(record_syncs, store, [finished]))[0]
-
-    feed = await asyncio.to_thread(read)
-    return await sync_feed(
-        feed, fetcher=fetcher, settings=settings, clock=clock, parse=parse or _parse_in_thread,
-        lease_owner=lease_owner, record=record,
-    )  # fmt: skip
-
-
-async def sync_feed(
-    feed: FeedToSync,
-    *,
-    fetcher: FeedFetcher,
-    settings: Settings,
-    clock: Callable[[], datetime],
-    parse: Parser,
-    lease_owner: str | None,
-    record: Callable[[FinishedSync], Awaitable[SyncResult]],
-) -> SyncResult:
-    """Fetch and maybe parse ``feed`` (read at ``feed.options.now``), then ``record`` it."""
-    started = time.monotonic()
-    read = await _fetch_and_parse(feed, fetcher, parse)
-    duration_ms = int((time.monotonic() - started) * 1000)
-    recording = _Recording(settings, feed.options.now, clock(), duration_ms, lease_owner)
-    return await record(FinishedSync(feed, read, recording))
-
-
-async def _parse_in_thread(body: bytes, options: ParseOptions) -> ParsedFeed:
-    return await asyncio.to_thread(parse_feed, body, options)
-
-
-async def _fetch_and_parse(feed: FeedToSync, fetcher: FeedFetcher, parse: Parser) -> _Read:
-    """Fetch the feed and parse it unless it is unchanged; a failure is a value, not a raise.
-
-    Whatever goes wrong, calsync's own errors and any other exception alike, ends
-    as a failed read: the sync is recorded as this calendar's failure, never lost.
-    """
-    fetched: FetchedFeed | None = None
-    try:
-        fetched = await fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified)
-        if fetched.status == 304:  # noqa: PLR2004
-            return _Read(
-                "not_modified",
-                http_status=304,
-                digest=feed.content_digest,
-                etag=fetched.etag,
-                last_modified=fetched.last_modified,
-            )
-        body = fetched.body or b""
-        options = feed.options
-        digest = content_digest(
-            body,
-            options.timezone,
-            options.time_offset_hours,
-            options.event_status_sync,
-            options.transparent_events,
-            options.now.date(),
-            options.past_days,
-            options.horizon_days,
-        )
-        parsed = None if digest == feed.content_digest else await parse(body, options)
-    except FeedError as exc:
-        status = exc.status if isinstance(exc, FeedHttpError) else _status(fetched)
-        retry_after = (
-            timedelta(seconds=exc.retry_after_seconds)
-            if isinstance(exc, FeedRateLimited) and exc.retry_after_seconds is not None
-            else None
-        )
-        return _Read("failed", http_status=status, error=str(exc), retry_after=retry_after)
-    except Exception as exc:
-        log.exception("sync.crashed", calendar_id=str(feed.id), url=redact_url(feed.url))
-        return _Read("failed", http_status=_status(fetched), error=_crash_message(exc))
-    return _Read(
-        "unchanged",
-        http_status=fetched.status,
-        parsed=parsed,
-        digest=digest,
-        etag=fetched.etag,
-        last_modified=fetched.last_modified,
-    )
-
-
-def _status(fetched: FetchedFeed | None) -> int | None:
-    """The HTTP status of a fetch that answered, for a failure found after it (an HTML page)."""
-    return fetched.status if fetched is not None else None
-
-
-def _crash_message(exc: Exception) -> str:
-    """A failure calsync did not foresee, named by its type (the log line has the traceback)."""
-    detail = str(exc)[:_CRASH_DETAIL]
-    return f"internal error: {type(exc).__name__}" + (f": {detail}" if detail else "")
-
-
-def read_feeds(
-    session: Session, calendar_ids: Sequence[uuid.UUID], settings: Settings, now: datetime
-) -> list[FeedToSync]:
-    """What syncing these calendars needs, in one query, in the order of ``calendar_ids``.
-
-    Raises :class:`~calsync.errors.NotFound` for an id that does not exist.
-    """
-    return [
-        FeedToSync(
-            id=calendar.id,
-            product_id=calendar.product_id,
-            url=calendar.ical_url,
-            tld=calendar.tld,
-            etag=calendar.etag,
-            last_modified=calendar.last_modified,
-            content_digest=calendar.content_digest,
-            prodid=calendar.prodid,
-            options=parse_options(
-                settings,
-                now=now,
-                timezone=timezone,
-                time_offset_hours=calendar.time_offset,
-                event_status_sync=cast("EventStatusSync", calendar.event_status_sync),
-                transparent_events=cast("TransparentEvents", calendar.transparent_events),
-            ),
-        )
-        for calendar, timezone in repo.calendars_with_timezones(session, calendar_ids)
-    ]
-
-
-def parse_options(
-    settings: Settings,
-    *,
-    now: datetime,
-    timezone: str,
-    time_offset_hours: int = 0,
-    event_status_sync: EventStatusSync = "import",
-    transparent_events: TransparentEvents = "block",
-) -> ParseOptions:
-    """The parse options of a calendar under these settings."""
-    sync = settings.sync
-    return ParseOptions(
-        now=now,
-        monotonic=time.monotonic,
-        timezone=timezone,
-        time_offset_hours=time_offset_hours,
-        past_days=sync.past_days,
-        horizon_days=sync.horizon_days,
-        max_occurrences=sync.max_occurrences,
-        max_occurrences_per_event=sync.max_occurrences_per_event,
-        max_events=sync.max_events,
-        time_budget_seconds=sync.parse_time_budget_seconds,
-        event_status_sync=event_status_sync,
-        transparent_events=transparent_events,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _Recording:
+class Recording:
     """The circumstances of one sync that its record needs."""
 
     settings: Settings
@@ -294,9 +81,9 @@ class _Recording:
 class FinishedSync:
     """A sync whose fetch (and parse) is done and whose outcome is still to be written."""
 
-    feed: FeedToSync
-    read: _Read
-    recording: _Recording
+    feed: SyncJob
+    read: Fetched
+    recording: Recording
 
     @property
     def host_pause(self) -> timedelta | None:
@@ -335,9 +122,9 @@ def record_syncs(store: Store, finished: Sequence[FinishedSync]) -> list[SyncRes
 
 def _write(store: Store, finished: Sequence[FinishedSync]) -> list[SyncResult]:
     with store.write() as session:
-        calendars = repo.load_calendars(session, [item.feed.id for item in finished])
+        calendars = stored_calendars.load_calendars(session, [item.feed.id for item in finished])
         results = [_record_in(session, item, calendars) for item in finished]
-        repo.add_sync_runs(
+        history.add_sync_runs(
             session,
             [
                 _sync_run(item, result)
@@ -356,8 +143,8 @@ def _record_crash(store: Store, item: FinishedSync, exc: Exception) -> SyncResul
     )  # fmt: skip
     if item.read.outcome == "failed":  # the failure itself could not be written
         return _unwritten(item, "the database refused the result")
-    error = f"recording the result failed: {_crash_message(exc)}"
-    failure = replace(item, read=_Read("failed", http_status=item.read.http_status, error=error))
+    error = f"recording the result failed: {crash_message(exc)}"
+    failure = replace(item, read=Fetched("failed", http_status=item.read.http_status, error=error))
     try:
         [result] = _write(store, [failure])
     except Exception:
@@ -433,7 +220,7 @@ def _record_in(
         feed.id, read.outcome, http_status=read.http_status, error=read.error,
         duration_ms=record.duration_ms,
     )  # fmt: skip
-    calendar = calendars.get(feed.id) or repo.get_calendar(session, feed.id)
+    calendar = calendars.get(feed.id) or stored_calendars.get_calendar(session, feed.id)
     if record.lease_owner is not None and calendar.lease_owner != record.lease_owner:
         holder = calendar.lease_owner or "nobody"
         log.warning("sync.lease_lost", calendar_id=str(feed.id), owner=record.lease_owner)
@@ -464,12 +251,12 @@ def _confirm_unchanged(
     calendar.error = None
     if calendar.held_since is None:
         return result
-    deleted = repo.release_held(session, calendar.id, now=now)
+    deleted = stored_bookings.release_held(session, calendar.id, now=now)
     log.info("sync.held_confirmed", calendar_id=str(calendar.id), deleted=deleted)
     return replace(result, outcome="changed", deleted=deleted)
 
 
-def _record_failure(calendar: ExternalCalendar, read: _Read, record: _Recording) -> None:
+def _record_failure(calendar: ExternalCalendar, read: Fetched, record: Recording) -> None:
     calendar.error = read.error
     calendar.failure_count += 1
     disable_after = timedelta(days=record.settings.sync.disable_after_days)
@@ -490,15 +277,26 @@ def _schedule(settings: Settings) -> SyncSchedule:
     )
 
 
-def _schedule_next(calendar: ExternalCalendar, read: _Read, record: _Recording) -> None:
-    """Set next_sync_at, clear a manual request this sync served, release the lease."""
-    failures = calendar.failure_count if read.outcome == "failed" else 0
+def _schedule_next(calendar: ExternalCalendar, read: Fetched, record: Recording) -> None:
+    """Set next_sync_at, clear a manual request this sync served, release the lease.
+
+    After a failure that is not retryable the longest backoff is waited at once,
+    and the calendar's ``error`` says until when and why.
+    """
+    failed = read.outcome == "failed"
     delay = _schedule(record.settings).next_delay(
-        failures=failures,
+        failures=calendar.failure_count if failed else 0,
         retry_after=read.retry_after,
         jitter=random.random(),  # noqa: S311
+        retryable=read.retryable,
     )
     calendar.next_sync_at = record.finished_at + delay
+    if failed and not read.retryable and calendar.active:
+        calendar.error = (
+            f"{calendar.error} — not retried until "
+            f"{calendar.next_sync_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
+            "(or a manual sync): this needs a fix at the channel or a new URL"
+        )
     requested = calendar.sync_requested_at
     if requested is not None and requested <= record.started_at:
         calendar.sync_requested_at = None
@@ -510,14 +308,14 @@ def _schedule_next(calendar: ExternalCalendar, read: _Read, record: _Recording) 
 def _apply(
     session: Session,
     calendar: ExternalCalendar,
-    feed: FeedToSync,
+    feed: SyncJob,
     parsed: ParsedFeed,
     result: SyncResult,
     settings: Settings,
 ) -> SyncResult:
     """Plan against the stored bookings and apply the plan, in the caller's transaction."""
     now = feed.options.now
-    bookings = repo.imported_bookings(session, calendar.id)
+    bookings = stored_bookings.imported_bookings(session, calendar.id)
     plan = plan_sync(
         list(bookings.values()),
         parsed.blocks,
@@ -527,8 +325,8 @@ def _apply(
         prodid_changed=feed.prodid is not None and parsed.prodid != feed.prodid,
         guard=DeletionGuard(max_delete_fraction=settings.sync.max_delete_fraction),
     )
-    touched = repo.apply_plan(session, calendar, bookings, plan, now=now)
-    echoes = repo.mark_echoes(
+    touched = stored_bookings.apply_plan(session, calendar, bookings, plan, now=now)
+    echoes = stored_bookings.mark_echoes(
         session,
         calendar,
         touched,
@@ -575,7 +373,7 @@ def anonymous_summary(own_summary: str) -> Callable[[str], bool]:
     return anonymous
 
 
-def _log_feed_problems(feed: FeedToSync, parsed: ParsedFeed) -> None:
+def _log_feed_problems(feed: SyncJob, parsed: ParsedFeed) -> None:
     """One line naming the skipped events and warnings a host may want to fix at the channel."""
     skipped = [
         {"uid": event.uid, "reason": event.reason}
@@ -630,7 +428,7 @@ def _outcome_fields(result: SyncResult) -> dict[str, object]:
     return {name: getattr(result, name) for name in _OUTCOME_FIELDS}
 
 
-def _log(feed: FeedToSync, result: SyncResult) -> None:
+def _log(feed: SyncJob, result: SyncResult) -> None:
     fields = {
         "calendar_id": str(feed.id),
         "product_id": str(feed.product_id),
@@ -642,4 +440,3 @@ def _log(feed: FeedToSync, result: SyncResult) -> None:
         log.warning("sync.failed", **fields)
     else:
         log.info("sync.finished", **fields)
-    structlog.contextvars.unbind_contextvars("calendar_id")

@@ -7,9 +7,9 @@ key (``revoked_at`` set) is refused. ``last_used_at`` is written at most once a
 minute per key (:class:`KeyUses`), after the answer and never on its path: a
 read of the API never waits for the database's write lock.
 
-The functions take the caller's session; :mod:`calsync.web.auth` checks requests
-with them and ``calsync apikey`` manages keys with them. No web framework here,
-so the CLI stays quick to start.
+The functions take the caller's session (or the store); :mod:`calsync.web.auth`
+checks requests with them and ``calsync apikey`` manages keys with them. No web
+framework here, so the CLI stays quick to start.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import or_, select, update
 
 from calsync.errors import BadRequest, CalsyncError, NotFound, Unauthorized
-from calsync.store.models import ApiKey
+from calsync.store import keys as stored_keys
 
 if TYPE_CHECKING:
     import uuid
@@ -34,8 +33,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from calsync.store.db import Store
+    from calsync.store.models import ApiKey
 
-log = structlog.get_logger("calsync.apikeys")
+log = structlog.get_logger("calsync.keys")
 KEY_PREFIX = "calsync_"
 NAME_MAX_LENGTH = 200
 TOUCH_INTERVAL = timedelta(minutes=1)
@@ -57,20 +57,19 @@ def create_api_key(session: Session, *, name: str, now: datetime) -> tuple[ApiKe
     if not name.strip() or len(name) > NAME_MAX_LENGTH:
         raise BadRequest(f"an API key needs a name of 1 to {NAME_MAX_LENGTH} characters")
     secret = new_secret()
-    key = ApiKey(name=name, hashed_secret=hash_secret(secret), created_at=now, updated_at=now)
-    session.add(key)
-    session.flush()
-    return key, secret
+    return stored_keys.add_api_key(
+        session, name=name, hashed_secret=hash_secret(secret), now=now
+    ), secret
 
 
 def list_api_keys(session: Session) -> Sequence[ApiKey]:
     """Every key, revoked ones too, oldest first."""
-    return session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)).all()
+    return stored_keys.list_api_keys(session)
 
 
 def revoke_api_key(session: Session, key_id: uuid.UUID, *, now: datetime) -> ApiKey:
     """Revoke a key from now on (again: keeps the first time); :class:`NotFound` if unknown."""
-    key = session.get(ApiKey, key_id)
+    key = stored_keys.get_api_key(session, key_id)
     if key is None:
         raise NotFound(kind="API key", ident=str(key_id))
     if key.revoked_at is None:
@@ -82,7 +81,7 @@ def revoke_api_key(session: Session, key_id: uuid.UUID, *, now: datetime) -> Api
 def find_api_key(session: Session, secret: str) -> ApiKey | None:
     """The key whose secret this is, revoked or not; None if there is none."""
     digest = hash_secret(secret)
-    key = session.scalar(select(ApiKey).where(ApiKey.hashed_secret == digest))
+    key = stored_keys.api_key_by_hash(session, digest)
     if key is None or not hmac.compare_digest(key.hashed_secret, digest):
         return None
     return key
@@ -90,14 +89,7 @@ def find_api_key(session: Session, secret: str) -> ApiKey | None:
 
 def touch_api_key(session: Session, key_id: uuid.UUID, *, now: datetime) -> None:
     """Set ``last_used_at`` unless it was set less than :data:`TOUCH_INTERVAL` ago."""
-    session.execute(
-        update(ApiKey)
-        .where(
-            ApiKey.id == key_id,
-            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - TOUCH_INTERVAL),
-        )
-        .values(last_used_at=now)
-    )
+    stored_keys.touch_api_key(session, key_id, now=now, interval=TOUCH_INTERVAL)
 
 
 def authenticate(store: Store, secret: str) -> ApiKey:

@@ -1,0 +1,162 @@
+"""``calsync sync`` (sync calendars now) and ``calsync preview`` (what a feed would import)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid  # noqa: TC003 - Typer reads annotations at run time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import Progress
+
+from calsync.cli.calendars import TransparentOption  # noqa: TC001 - Typer reads it at run time
+from calsync.cli.output import JsonOption, context, print_rows
+from calsync.clock import utc_now
+from calsync.core.ical_in import ParsedFeed, parse_feed
+from calsync.errors import InvalidFeed
+from calsync.fetch import FeedFetcher
+from calsync.services import calendars
+from calsync.services.fields import FEED_URL, TIMEZONE
+from calsync.sync import Syncer, SyncResult, parse_options
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from calsync.config import Settings
+    from calsync.store.db import Store
+
+
+def sync_command(
+    ctx: typer.Context,
+    calendar_ids: Annotated[
+        list[uuid.UUID] | None, typer.Argument(help="Calendars to sync.")
+    ] = None,
+    sync_all: Annotated[bool, typer.Option("--all", help="Sync every active calendar.")] = False,
+) -> None:
+    """Sync calendars once now; one summary line each; exit 1 if any failed."""
+    cli = context(ctx)
+    if bool(calendar_ids) == sync_all:
+        msg = "name calendar ids or --all (not both)"
+        raise typer.BadParameter(msg)
+    with cli.store() as store:
+        with store.read() as session:
+            if sync_all:
+                ids = [c.id for c in calendars.listed(session, active_only=True)]
+            else:
+                ids = [calendars.get(session, calendar_id).id for calendar_id in calendar_ids or []]
+        lines = asyncio.run(_sync_all(store, cli.settings, ids))
+    for line, _ in lines:
+        typer.echo(line)
+    if not ids:
+        typer.echo("no active calendars to sync")
+    if any(failed for _, failed in lines):
+        raise typer.Exit(1)
+
+
+async def _sync_all(
+    store: Store, settings: Settings, ids: Sequence[uuid.UUID]
+) -> list[tuple[str, bool]]:
+    """Sync each calendar under a lease; one held by a running daemon is queued for it.
+
+    Returns one summary line per calendar and whether its sync failed.
+    """
+    lines: list[tuple[str, bool]] = []
+    show_progress = sys.stderr.isatty() and len(ids) > 1
+    async with (
+        FeedFetcher(settings.fetch) as fetcher,
+        Syncer.for_cli(store, settings, fetcher) as syncer,
+    ):
+        with Progress(disable=not show_progress, transient=True) as progress:
+            task = progress.add_task("syncing", total=len(ids))
+            for calendar_id in ids:
+                job = await syncer.claim(calendar_id)
+                if job is not None:
+                    result = await syncer.sync(job)
+                    lines.append((_summary(result), result.outcome == "failed"))
+                else:
+                    queued = f"{calendar_id} queued: a running calsync is syncing it now"
+                    lines.append((queued, False))
+                progress.advance(task)
+    return lines
+
+
+def _summary(result: SyncResult) -> str:
+    line = (
+        f"{result.calendar_id} {result.outcome}: +{result.inserted} ~{result.updated} "
+        f"-{result.deleted} held {result.held_deletes}, skipped {result.skipped} "
+        f"(HTTP {result.http_status or '-'}, {result.duration_ms} ms)"
+    )
+    return f"{line} error: {result.error}" if result.error else line
+
+
+def preview_command(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="A feed URL or a local .ics file.")],
+    time_offset: Annotated[int, typer.Option(help="Hours added to timed events.")] = 0,
+    timezone: Annotated[str | None, typer.Option(help="Timezone for floating times.")] = None,
+    now: Annotated[str | None, typer.Option(help="ISO 8601 instant to use as now.")] = None,
+    transparent_events: TransparentOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show what a feed would import, writing nothing; skipped events and warnings on stderr."""
+    settings = context(ctx).settings
+    moment = _parse_now(now) if now else utc_now()
+    zone = TIMEZONE.check("timezone", timezone or settings.products.default_timezone)
+    if "://" in source:
+        FEED_URL.check("source", source)
+        data = asyncio.run(_fetch_once(settings, source))
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            msg = f"cannot read {source}: {exc.strerror}"
+            raise InvalidFeed(msg) from exc
+    options = parse_options(
+        settings,
+        now=moment,
+        timezone=zone,
+        time_offset_hours=time_offset,
+        transparent_events=transparent_events or settings.sync.transparent_events,
+    )
+    parsed = parse_feed(data, options)
+    print_rows(preview_rows(parsed), as_json=as_json, columns=("start", "end", "summary", "key"))
+    for skipped in parsed.skipped:
+        typer.echo(f"skipped {skipped.uid}: {skipped.reason}", err=True)
+    for warning in parsed.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def preview_rows(parsed: ParsedFeed) -> list[dict[str, Any]]:
+    """Blocks as preview prints them: dates for all-day blocks, UTC instants for timed ones."""
+    return [
+        {
+            "key": block.key,
+            "start": _preview_time(block.starts_at, all_day=block.all_day),
+            "end": _preview_time(block.ends_at, all_day=block.all_day),
+            "all_day": block.all_day,
+            "summary": block.summary,
+        }
+        for block in parsed.blocks
+    ]
+
+
+def _preview_time(moment: datetime, *, all_day: bool) -> str:
+    return moment.date().isoformat() if all_day else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _fetch_once(settings: Settings, url: str) -> bytes:
+    async with FeedFetcher(settings.fetch) as fetcher:
+        fetched = await fetcher.fetch(url)
+    return fetched.body or b""
+
+
+def _parse_now(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        msg = f"--now: not an ISO 8601 date-time: {text!r}"
+        raise typer.BadParameter(msg) from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
