@@ -1,4 +1,4 @@
-"""The ``calsync`` command: products, calendars, bookings, sync, preview, keys, the daemon.
+"""calsync: iCal channel sync. Products, calendars, bookings, sync, keys and the daemon.
 
 Every write goes through :mod:`calsync.services`, as the API's do, so a bad input
 gets the API's message. Errors are presented in one place, :class:`_Presenting`:
