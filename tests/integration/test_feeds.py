@@ -32,6 +32,7 @@ from calsync.store import products as stored_products
 from calsync.store.models import Booking, Product
 from calsync.sync import sync_calendar
 from calsync.web.app import create_app
+from calsync.web.feeds import accepts_gzip
 from conftest import NOW, make_settings, parse_options, remove_calendar
 
 
@@ -320,7 +321,33 @@ def test_head_gives_the_headers_without_the_body(store, app_parts):
     get = client.get(feed_path(product.feed_token))
     head = client.head(feed_path(product.feed_token))
     assert (head.status_code, head.headers["etag"], head.content) == (200, get.headers["etag"], b"")
-    assert head.headers["content-length"] == str(len(get.content))
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+
+def test_a_client_that_accepts_gzip_gets_the_feed_compressed(store, app_parts):
+    """``Accept-Encoding: gzip``: the same feed gzip-compressed, its own ETag, Vary on both.
+
+    A 365-booking feed is about 30 KB and every channel polls it for every product.
+    """
+    _, _, client = app_parts
+    product = add_product(store)
+    for day in range(1, 29, 3):
+        add_booking(store, product.id, utc(2026, 12, day), utc(2026, 12, day + 2), all_day=True)
+    path = feed_path(product.feed_token)
+    plain = client.get(path, headers={"Accept-Encoding": "identity"})
+    packed = client.get(path, headers={"Accept-Encoding": "gzip, deflate"})
+    assert "content-encoding" not in plain.headers
+    assert "gzip" == packed.headers["content-encoding"]
+    assert plain.content == packed.content  # the client decompressed it
+    assert int(packed.headers["content-length"]) < int(plain.headers["content-length"]) / 3
+    assert ("Accept-Encoding", "Accept-Encoding") == (
+        plain.headers["vary"],
+        packed.headers["vary"],
+    )
+    assert plain.headers["etag"] != packed.headers["etag"]
+    for etag in (plain.headers["etag"], packed.headers["etag"]):
+        again = client.get(path, headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
+        assert (304, packed.headers["etag"]) == (again.status_code, again.headers["etag"])
 
 
 def test_etag_changes_with_any_booking_change_and_is_the_same_on_every_replica(
@@ -521,3 +548,23 @@ def test_two_products_importing_each_others_export_urls_converge_without_echoes(
         assert {a_direct, b_direct} <= {r.id for r in rows}
     finally:
         stop()
+
+
+@pytest.mark.parametrize(
+    ("header", "accepted"),
+    [
+        (None, False),
+        ("", False),
+        ("identity", False),
+        ("gzip", True),
+        ("deflate, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        ("*", True),
+        ("*;q=0.1, gzip;q=0", False),
+        ("br, x-gzip", True),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_accept_encoding_takes_gzip_unless_refused(header, accepted):
+    """``Accept-Encoding`` read with its q-values: gzip (or ``*``) above 0 means gzip."""
+    assert accepted == accepts_gzip(header)

@@ -1,5 +1,8 @@
 """``GET /ical/{feed_token}.ics``: the outbound feed, with ETag / Last-Modified and 304s.
 
+A client that accepts gzip gets the body compressed once per rendering
+(``Content-Encoding: gzip``, its own ETag, ``Vary: Accept-Encoding``).
+
 Every channel polls every feed, so this is calsync's busiest route, and it is kept
 lean: a plain Starlette route (no FastAPI parameter parsing; it is left out of the
 OpenAPI document, which describes the REST API), the feed served from memory in
@@ -55,20 +58,26 @@ def feeds_router(
             status="success",
             read_at=clock(),
         )
+        compressed = accepts_gzip(request_headers.get("accept-encoding"))
         headers = {
-            "ETag": rendered.etag,
+            "ETag": rendered.gzip_etag if compressed else rendered.etag,
             "Last-Modified": _http_date(rendered.last_modified),
             "Cache-Control": _CACHE_CONTROL,
+            "Vary": "Accept-Encoding",
         }
         if _not_modified(
             rendered, request_headers.get("if-none-match"), request_headers.get("if-modified-since")
         ):
             return Response(status_code=304, headers=headers)
         headers["Content-Disposition"] = _DISPOSITION
+        body = rendered.body
+        if compressed:
+            headers["Content-Encoding"] = "gzip"
+            body = rendered.gzipped
         if request.method == "HEAD":
-            headers["Content-Length"] = str(len(rendered.body))
+            headers["Content-Length"] = str(len(body))
             return Response(media_type=_MEDIA_TYPE, headers=headers)
-        return Response(rendered.body, media_type=_MEDIA_TYPE, headers=headers)
+        return Response(body, media_type=_MEDIA_TYPE, headers=headers)
 
     router = APIRouter()
     router.add_route(
@@ -97,10 +106,30 @@ def _http_date(moment: datetime) -> str:
     return format_datetime(moment, usegmt=True)
 
 
+@functools.lru_cache(maxsize=256)
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether ``Accept-Encoding`` takes gzip (``gzip`` or ``*``, with a q-value above 0)."""
+    if not accept_encoding:
+        return False
+    quality: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        q = 1.0
+        name, _, value = params.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                q = float(value)
+            except ValueError:
+                q = 0.0
+        quality[coding.strip().lower()] = q
+    return quality.get("gzip", quality.get("x-gzip", quality.get("*", 0.0))) > 0
+
+
 def _not_modified(rendered: RenderedFeed, if_none_match: str | None, since: str | None) -> bool:
+    """Whether the client holds the current feed; either encoding's ETag means the same data."""
     if if_none_match is not None:
         tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return "*" in tags or rendered.etag in tags
+        return "*" in tags or rendered.etag in tags or rendered.gzip_etag in tags
     if since is not None:
         try:
             return rendered.last_modified <= parsedate_to_datetime(since)
