@@ -26,6 +26,7 @@ from sqlalchemy.orm import (
 
 from calsync import __version__, reports
 from calsync.cli_keys import apikey_app
+from calsync.cli_users import users_app
 from calsync.config import Settings, load_settings
 from calsync.core.feed_url import feed_url_problem
 from calsync.core.ical_in import ParsedFeed, TransparentEvents, parse_feed
@@ -51,6 +52,7 @@ app.add_typer(calendars_app, name="calendars")
 app.add_typer(bookings_app, name="bookings")
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(users_app, name="users")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 TransparentOption = Annotated[
