@@ -210,3 +210,12 @@ def test_the_session_secret_is_made_once_and_shared(store, clock):
 def test_for_session_of_an_unknown_id_is_none(users):
     """A session naming an id no account has is no session."""
     assert users.for_session(uuid.uuid4(), "stamp") is None
+
+
+def test_a_login_that_renews_the_hash_answers_the_renewed_user(store, clock):
+    """A hash made with older argon2 settings is renewed at login; the session made then holds."""
+    Users(store, hasher=CHEAP, clock=clock).add("anna", PASSWORD)
+    stronger = Users(store, hasher=PasswordHasher(time_cost=2, memory_cost=16, parallelism=1))
+    user = stronger.log_in("anna", PASSWORD, address="192.0.2.1")
+    assert "t=2" in user.password_hash
+    assert user.id == stronger.for_session(user.id, session_stamp(user)).id

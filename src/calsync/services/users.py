@@ -177,12 +177,17 @@ class Users:
         if user is None or not verified:
             self._count_failure(keys, now)
             raise Unauthorized(WRONG_LOGIN)
+        renewed = (
+            self._hasher.hash(password)
+            if self._hasher.check_needs_rehash(user.password_hash)
+            else None
+        )
         with self._store.write() as session:
             rows.clear_failures(session, keys[0])
             rows.record_login(session, user.id, now=now)
-            if self._hasher.check_needs_rehash(user.password_hash):
-                rows.set_password_hash(session, user.id, self._hasher.hash(password), now)
-        return user
+            if renewed is not None:
+                rows.set_password_hash(session, user.id, renewed, now)
+            return rows.user_by_id(session, user.id) or user
 
     def _verify(self, password_hash: str | None, password: str) -> bool:
         """Check a password; an unknown user costs the same time (a dummy hash)."""

@@ -35,6 +35,7 @@ from calsync.web.availability import availability_router
 from calsync.web.feeds import feeds_router
 from calsync.web.limits import BodyLimit
 from calsync.web.request_ids import HEADER, RequestIds, request_id_of
+from calsync.web.ui import ui_app
 
 if TYPE_CHECKING:
     import uuid
@@ -60,6 +61,7 @@ def create_app(
     ``conflicts`` is shared with the daemon's conflict check, when there is one.
     """
     app = FastAPI(title="calsync", version=__version__)
+    conflicts = conflicts or reports.ConflictCache()
     app.include_router(feeds_router(feed_service, read_log, clock=clock))
 
     @app.get("/healthz", tags=["health"])
@@ -93,15 +95,15 @@ def create_app(
             wake=dispatcher.wake if dispatcher is not None else _no_dispatcher,
             default_timezone=settings.products.default_timezone,
             default_transparent_events=settings.sync.transparent_events,
-            extra_fields=_computed_fields(
-                store, settings, clock, conflicts or reports.ConflictCache()
-            ),
+            extra_fields=_computed_fields(store, settings, clock, conflicts),
             extra_schema=_COMPUTED_SCHEMA,
             limits=settings.api,
             window_past_days=settings.sync.past_days,
         )
     )
     app.include_router(availability_router(store=store, clock=clock))
+    # Last: the web interface answers every path the API does not (with its own guards).
+    app.mount("/", ui_app(store=store, settings=settings, clock=clock, conflicts=conflicts))
     for handled in (CalsyncError, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(handled, _error_response)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
