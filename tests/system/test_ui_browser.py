@@ -28,6 +28,11 @@ BOOKING = "PRODID:-//booking.com//EN\r\n"
 HTML_PAGE = b"<!doctype html><html><head><title>Sign in</title></head><body>Log in</body></html>"
 
 
+def classes(cell) -> str:
+    """An element's class attribute."""
+    return cell.get_attribute("class") or ""
+
+
 def stay(uid: str, start: str, end: str, summary: str = "Reserved") -> str:
     return f"UID:{uid}\nDTSTAMP:20261115T120000Z\nDTSTART;VALUE=DATE:{start}\nDTEND;VALUE=DATE:{end}\nSUMMARY:{summary}"
 
@@ -97,7 +102,9 @@ def test_first_run_setup_url_from_the_daemon_log_makes_the_account(tmp_path, bro
         page.wait_for_url(daemon.url + "/")
         assert "anna" == page.locator(".who").inner_text()
         shot(page, "dashboard-empty")
-        assert 404 == page.goto(url).status  # spent
+        spent = page.goto(url)
+        assert spent is not None
+        assert 404 == spent.status
         assert [] == watch.foreign
     finally:
         daemon.stop()
@@ -188,7 +195,7 @@ def test_the_timeline_shows_stays_echoes_and_a_double_booking_in_red(
     site, beach_house, browser, shot
 ):
     """Imported stays are coloured by channel, the echo is marked, the overlap is red."""
-    product, airbnb, booking = beach_house
+    product, _, _ = beach_house
     page, watch = open_page(browser, site.url)
     log_in(page, site.url, "anna")
     page.goto(f"{site.url}/products/{product}")
@@ -198,13 +205,13 @@ def test_the_timeline_shows_stays_echoes_and_a_double_booking_in_red(
     airbnb_row = page.locator(".timeline tbody tr", has_text="Airbnb").locator("td")
     booking_row = page.locator(".timeline tbody tr", has_text="Booking.com").locator("td")
     # The timeline starts on Nov 15: Nov 20 is cell 5, Dec 3 cell 18.
-    assert "n ch-airbnb" == airbnb_row.nth(5).get_attribute("class")
-    assert "echo" in booking_row.nth(5).get_attribute("class")
+    assert "n ch-airbnb" == classes(airbnb_row.nth(5))
+    assert "echo" in classes(booking_row.nth(5))
     for cell in (airbnb_row.nth(18), booking_row.nth(18), booking_row.nth(19)):
-        assert "conflict" in cell.get_attribute("class")
+        assert "conflict" in classes(cell)
         assert "rgb(208, 2, 27)" == cell.evaluate("c => getComputedStyle(c).backgroundColor")
-    assert "conflict" not in booking_row.nth(20).get_attribute("class")
-    assert "n" == airbnb_row.nth(4).get_attribute("class")  # Nov 19: free
+    assert "conflict" not in classes(booking_row.nth(20))
+    assert "n" == classes(airbnb_row.nth(4))  # Nov 19: free
     assert [] == watch.foreign
 
 
@@ -224,15 +231,15 @@ def test_a_held_deletion_is_marked_on_the_timeline(site, browser, shot):
     page.goto(f"{site.url}/products/{product}")
     shot(page, "product-held")
     row = page.locator(".timeline tbody tr", has_text="Airbnb").locator("td")
-    assert "held" not in row.nth(16).get_attribute("class")  # Dec 1: still in the feed
-    assert "held" in row.nth(18).get_attribute("class")  # Dec 3: dropped, held
+    assert "held" not in classes(row.nth(16))  # Dec 1: still in the feed
+    assert "held" in classes(row.nth(18))  # Dec 3: dropped, held
     assert "h" == row.nth(18).inner_text()[0]
     assert [] == watch.foreign
 
 
 def test_copy_buttons_hold_each_channels_export_url(site, beach_house, browser):
     """Each calendar's export URL leaves out its own imports; the Copy button copies it."""
-    product, airbnb, booking = beach_house
+    product, airbnb, _ = beach_house
     page, watch = open_page(browser, site.url)
     log_in(page, site.url, "anna")
     page.goto(f"{site.url}/products/{product}")
@@ -275,6 +282,7 @@ def test_no_request_leaves_the_server_and_pages_carry_a_strict_csp(
     log_in(page, site.url, "anna")
     for path in ("/", f"/products/{product}", f"/calendars/{airbnb}"):
         answer = page.goto(site.url + path)
+        assert answer is not None
         csp = answer.headers["content-security-policy"]
         assert "default-src 'self'" in csp
         assert "frame-ancestors 'none'" in csp
@@ -303,6 +311,16 @@ def test_a_phone_never_scrolls_sideways(site, beach_house, browser, shot):
         page.goto(site.url + path)
         shot(page, name)
         assert no_sideways_scroll(page), path
-    timeline = page.goto(f"{site.url}/products/{product}") and page.locator(".timeline")
+    page.goto(f"{site.url}/products/{product}")
+    timeline = page.locator(".timeline")
     assert timeline.evaluate("t => t.scrollWidth > t.clientWidth")
     assert [] == watch.foreign
+
+
+def test_the_readme_screenshot_script_makes_its_png(tmp_path, browser):
+    """tests/ui_screenshot.py seeds its demo site and saves the dashboard as a PNG."""
+    from ui_screenshot import take
+
+    out = tmp_path / "dashboard.png"
+    take(out, tmp_path, browser)
+    assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -35,7 +35,7 @@ from calsync.web.availability import availability_router
 from calsync.web.feeds import feeds_router
 from calsync.web.limits import BodyLimit
 from calsync.web.request_ids import HEADER, RequestIds, request_id_of
-from calsync.web.ui import ui_app
+from calsync.web.ui import ui_routes
 
 if TYPE_CHECKING:
     import uuid
@@ -102,8 +102,9 @@ def create_app(
         )
     )
     app.include_router(availability_router(store=store, clock=clock))
-    # Last: the web interface answers every path the API does not (with its own guards).
-    app.mount("/", ui_app(store=store, settings=settings, clock=clock, conflicts=conflicts))
+    app.router.routes.extend(
+        ui_routes(store=store, settings=settings, clock=clock, conflicts=conflicts)
+    )
     for handled in (CalsyncError, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(handled, _error_response)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)

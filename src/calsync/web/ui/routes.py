@@ -15,10 +15,12 @@ import structlog
 from fastapi import FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Mount, Route
 
 from calsync import __version__
 from calsync.errors import ApiError, CalsyncError, NotFound, StoreError
@@ -43,14 +45,18 @@ log = structlog.get_logger("calsync.web.ui")
 Text = Annotated[str, Form()]
 
 
-def ui_app(
+def ui_routes(
     *,
     store: Store,
     settings: Settings,
     clock: Callable[[], datetime],
     conflicts: ConflictCache,
-) -> ASGIApp:
-    """The web interface as an ASGI app, behind its guards."""
+) -> list[BaseRoute]:
+    """Routes for the main app: each path of the interface, answered by the interface.
+
+    Only these paths reach the interface and its guards; every other path stays
+    the API's, with its JSON errors.
+    """
     users = Users(store, clock=clock)
     ui = _Ui(users, Pages(store, settings, conflicts, clock), Jinja2Templates(env=_environment()))
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
@@ -67,7 +73,13 @@ def ui_app(
             always_secure=settings.server.public_url.lower().startswith("https://"),
         )
 
-    return security.Lazy(build)
+    guarded = security.Lazy(build)
+    paths = [
+        f"{route.path}/{{path:path}}" if isinstance(route, Mount) else route.path
+        for route in app.routes
+        if isinstance(route, Mount | APIRoute)
+    ]
+    return [Route(path, guarded, include_in_schema=False) for path in dict.fromkeys(paths)]
 
 
 def _environment() -> Environment:
