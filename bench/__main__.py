@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 def _scenarios() -> dict[str, Scenario]:
-    from bench import bigfeed, fetching, latency, serving, steady, syncing  # noqa: PLC0415
+    from bench import bigfeed, fetching, latency, serving, steady, syncing, ui  # noqa: PLC0415
 
     return {
         "fetch": fetching.run,
@@ -35,6 +35,7 @@ def _scenarios() -> dict[str, Scenario]:
         "serving": serving.run,
         "steady": steady.run,
         "bigfeed": bigfeed.run,
+        "ui": ui.run,
     }
 
 
