@@ -8,15 +8,18 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from calsync.feeds import FeedReadLog, FeedService
 from calsync.metrics import Metrics
 from calsync.services.users import Users
 from calsync.store import overview, repo
+from calsync.store.db import Store
 from calsync.store.models import ExternalCalendar, SyncRun
 from calsync.web.app import create_app
 from conftest import NOW, make_settings
@@ -154,7 +157,9 @@ def test_a_spent_setup_link_is_404(app):
 # --- the dashboard's query -------------------------------------------------------------
 
 
-def _calendar(session, product_id, name, **status):
+def _calendar(
+    session: Session, product_id: uuid.UUID, name: str, **status: object
+) -> ExternalCalendar:
     calendar = repo.add_calendar(
         session, product_id=product_id, name=name, ical_url="https://www.airbnb.com/c.ics",
         time_offset=0, active=True, now=NOW - timedelta(days=3),
@@ -188,7 +193,7 @@ def five_states(store):
         return beach.id
 
 
-def states(store, **filters):
+def states(store: Store, **filters: Any) -> overview.CalendarPage:
     with store.read() as session:
         return overview.calendar_states(
             session, now=NOW, stale_after=timedelta(hours=24), **filters
