@@ -104,7 +104,8 @@ def log_in(page: Page, url: str, username: str, password: str = PASSWORD) -> Non
     page.goto(f"{url}/login")
     page.get_by_label("User name").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
 
 
 def no_sideways_scroll(page: Page) -> bool:
