@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 def _scenarios() -> dict[str, Scenario]:
-    from bench import bigfeed, fetching, latency, parsing, serving, steady, syncing  # noqa: PLC0415
+    from bench import bigfeed, fetching, latency, parsing, serving, steady, syncing, ui  # noqa: PLC0415
 
     return {
         "parse": parsing.run,
@@ -36,6 +36,7 @@ def _scenarios() -> dict[str, Scenario]:
         "serving": serving.run,
         "steady": steady.run,
         "bigfeed": bigfeed.run,
+        "ui": ui.run,
     }
 
 

@@ -4,7 +4,8 @@ A calendar's ``tld`` is the registrable domain of its feed URL: it names the
 channel it comes from, groups politeness limits and appears in logs and
 metrics. Its feed host (:func:`feed_host`) is what the per-host limits count.
 A read of an outbound feed is put down to a channel by its User-Agent
-(:func:`classify_user_agent`).
+(:func:`classify_user_agent`). :func:`channel` names a calendar's channel for
+people, and :data:`PASTE_STEPS` says where each takes calsync's export URL.
 """
 
 from __future__ import annotations
@@ -53,3 +54,33 @@ def classify_user_agent(user_agent: str) -> str:
         if pattern.search(user_agent):
             return channel
     return "other"
+
+
+#: Channel key (CSS class, row colour) and its name, by the first label of a calendar's ``tld``.
+_CHANNELS = {
+    "airbnb": ("airbnb", "Airbnb"),
+    "booking": ("booking", "Booking.com"),
+    "vrbo": ("vrbo", "Vrbo"),
+    "homeaway": ("vrbo", "Vrbo"),
+    "google": ("google", "Google"),
+    "outlook": ("outlook", "Outlook"),
+    "live": ("outlook", "Outlook"),
+    "office365": ("outlook", "Outlook"),
+}
+
+#: Where each channel takes calsync's export URL (the README's "Connect your channels").
+PASTE_STEPS = {
+    "airbnb": "Airbnb: Listing → Calendar → Availability → Sync calendars → Import calendar "
+    "(give it a name, paste the URL).",
+    "booking": "Booking.com: Extranet → Rates & Availability → Sync calendars → "
+    "Import calendar / Add calendar connection.",
+    "vrbo": "Vrbo: Calendar → Import & export → Import calendar.",
+    "google": "Google Calendar: Other calendars → + → From URL.",
+    "outlook": "Outlook.com / Microsoft 365: Add calendar → Subscribe from web.",
+}
+
+
+def channel(tld: str) -> tuple[str, str]:
+    """(key, name) of the channel a calendar's registrable domain names; ``other`` if unknown."""
+    label = tld.split(".", 1)[0].lower()
+    return _CHANNELS.get(label, ("other", tld or "other"))

@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from calsync.core.blocks import TransparentEvents
 from calsync.core.text import check_plain_text
@@ -121,6 +121,26 @@ class ApiSettings(_Section):
     booking_horizon_years: int = Field(default=10, gt=0, le=100)
 
 
+class UiSettings(_Section):
+    """The web interface: sessions and when a calendar counts as stale."""
+
+    session_secret: str = Field(default="", repr=False)
+    """Signs session cookies; empty: one generated once and kept in the database."""
+    session_hours: float = Field(default=14 * 24.0, gt=0)
+    stale_after_hours: float = Field(default=24.0, gt=0)
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, secret: str) -> str:
+        if secret and len(secret) < _MIN_SECRET_LENGTH:
+            msg = f"at least {_MIN_SECRET_LENGTH} characters (or empty: generated)"
+            raise ValueError(msg)
+        return secret
+
+
+_MIN_SECRET_LENGTH = 32
+
+
 class LoggingSettings(_Section):
     """Log level and format."""
 
@@ -138,6 +158,7 @@ class Settings(_Section):
     feeds: FeedSettings = FeedSettings()
     products: ProductSettings = ProductSettings()
     api: ApiSettings = ApiSettings()
+    ui: UiSettings = UiSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
@@ -208,4 +229,6 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
     source = f" in {path}" if path else ""
     if error["type"] == "extra_forbidden":
         return f"unknown setting {where}{source}"
+    if "secret" in where:  # never echo a secret, not even a short one
+        return f"invalid setting {where}{source}: {error['msg']}"
     return f"invalid setting {where}{source}: {error['msg']} (got {error.get('input')!r})"

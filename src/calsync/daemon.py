@@ -34,6 +34,7 @@ from calsync.metrics import Metrics
 from calsync.parsing import ParsePool
 from calsync.scheduler import Dispatcher
 from calsync.services import calendars as calendar_service
+from calsync.services.users import Users
 from calsync.store.db import Store
 from calsync.store.models import SYNC_CHANNEL
 from calsync.web.app import create_app
@@ -238,11 +239,19 @@ async def _log_started(
 
     host, port = listener.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
+    listen = f"http://{shown_host}:{port}"
     log.info(
         "daemon.started",
         version=__version__,
         database=make_url(settings.database.url).render_as_string(hide_password=True),
-        listen=f"http://{shown_host}:{port}",
+        listen=listen,
         active_calendars=await asyncio.to_thread(count_active),
         replica=owner,
     )
+    token = await asyncio.to_thread(Users(store).open_setup)
+    if token is not None:
+        log.warning(
+            "ui.setup_url",
+            url=f"{settings.server.public_url.rstrip('/') or listen}/setup/{token}",
+            hint="no account yet: open this URL to make the first one (or: calsync users add NAME)",
+        )

@@ -24,7 +24,8 @@
         ├── Conflict                overlap, duplicate, self-link or cycle          409
         │   └── ImportedBooking     an imported booking changes only through its feed
         ├── PayloadTooLarge         a body or a write over api.max_* limits          413
-        └── RangeNotSatisfiable     a Range or offset beyond the rows               416
+        ├── RangeNotSatisfiable     a Range or offset beyond the rows               416
+        └── TooManyRequests         too many failed logins: wait retry_after        429
 
 Errors carry their context as keyword-only attributes and build their own
 message. This module imports nothing of calsync, so every layer can raise its
@@ -223,3 +224,18 @@ class RangeNotSatisfiable(ApiError):
 
     status = 416
     code = "range_not_satisfiable"
+
+
+class TooManyRequests(ApiError):
+    """Too many failed logins from one address: try again after ``retry_after`` seconds."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(
+            message,
+            details={"retry_after_seconds": retry_after_seconds},
+            headers={"Retry-After": str(retry_after_seconds)},
+        )

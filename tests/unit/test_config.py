@@ -94,3 +94,12 @@ def test_other_calsync_variables_are_not_settings():
         environ={"CALSYNC_TEST_POSTGRES_URL": "postgresql://x/y", "CALSYNC_CONFIG": ""}
     )
     assert settings == Settings()
+
+
+def test_a_short_session_secret_is_refused_without_showing_it():
+    """ui.session_secret under 32 characters is refused; the message never repeats the secret."""
+    with pytest.raises(ConfigError, match=r"ui\.session_secret") as raised:
+        load_settings(environ={"CALSYNC_UI__SESSION_SECRET": "hunter2-but-longer"})
+    assert "hunter2" not in str(raised.value)
+    secret = "s" * 32
+    assert secret == load_settings(environ={"CALSYNC_UI__SESSION_SECRET": secret}).ui.session_secret

@@ -23,6 +23,7 @@ from calsync.cli.keys import apikey_app
 from calsync.cli.output import CliContext, context
 from calsync.cli.products import feed_command, products_app
 from calsync.cli.sync import preview_command, sync_command
+from calsync.cli.users import users_app
 from calsync.config import load_settings
 from calsync.errors import BadRequest, CalsyncError, ConfigError
 from calsync.logging import configure_logging
@@ -57,6 +58,7 @@ app.add_typer(calendars_app, name="calendars")
 app.add_typer(bookings_app, name="bookings")
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(users_app, name="users")
 app.command("sync")(sync_command)
 app.command("preview")(preview_command)
 app.command("feed")(feed_command)

@@ -3,7 +3,8 @@
 One module per resource: :mod:`~calsync.services.products`,
 :mod:`~calsync.services.calendars`, :mod:`~calsync.services.bookings`,
 :mod:`~calsync.services.links` (capacity group dependencies) and
-:mod:`~calsync.services.keys` (API keys). A service function takes the caller's
+:mod:`~calsync.services.keys` (API keys) and :mod:`~calsync.services.users`
+(accounts of the web interface). A service function takes the caller's
 session, a :class:`~calsync.services.context.WriteContext` and plain values; it
 checks them (:mod:`~calsync.services.fields`, one message per mistake, naming
 the field as the API does), writes through :mod:`calsync.store` and raises

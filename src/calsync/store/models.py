@@ -226,6 +226,38 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class User(Base):
+    """An account of the web interface; only an argon2 hash of its password is stored."""
+
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AppSecret(Base):
+    """A secret every replica shares: the session signing key, first-run setup token hashes."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class LoginFailure(Base):
+    """Consecutive failed logins of one key (an address, or a user name from an address).
+
+    ``updated_at`` is the last failure; ``locked_until`` when the next attempt is heard.
+    """
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 SYNC_CHANNEL = "calsync_sync"
 """The PostgreSQL NOTIFY channel on which replicas hear of manual sync requests."""
 

@@ -35,6 +35,7 @@ from calsync.web.availability import availability_router
 from calsync.web.feeds import feeds_router
 from calsync.web.limits import BodyLimit
 from calsync.web.request_ids import HEADER, RequestIds, request_id_of
+from calsync.web.ui import ui_routes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -65,6 +66,7 @@ def create_app(
     conflict check, when there is one.
     """
     app = FastAPI(title="calsync", version=__version__)
+    conflicts = conflicts or reports.ConflictCache()
     app.include_router(feeds_router(feed_service, read_log, clock=clock))
 
     @app.get("/healthz", tags=["health"])
@@ -105,6 +107,9 @@ def create_app(
         )
     )
     app.include_router(availability_router(store=store, clock=clock))
+    app.router.routes.extend(
+        ui_routes(store=store, settings=settings, clock=clock, conflicts=conflicts)
+    )
     for handled in (CalsyncError, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(handled, _error_response)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)

@@ -1,0 +1,284 @@
+"""What each page of the web interface shows, gathered from the store and the reports.
+
+The route handlers call one function per page and render its answer; the SQL is
+in :mod:`calsync.store.overview` and the rules in :mod:`calsync.reports` and
+:mod:`calsync.core.availability`, so a page computes nothing of its own.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from calsync import reports
+from calsync.channels import PASTE_STEPS, channel
+from calsync.core.availability import Graph, Occupant, nights_of
+from calsync.feeds import feed_path
+from calsync.redact import redact_url
+from calsync.store import calendars as stored_calendars
+from calsync.store import history, overview
+from calsync.store import products as stored_products
+from calsync.store.overview import STATES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from calsync.config import Settings
+    from calsync.store.db import Store
+    from calsync.store.history import FeedReader
+
+__all__ = ["PAGE_SIZE", "STATES", "TIMELINE_NIGHTS", "Pages", "StaleReaders"]
+
+PAGE_SIZE = 50
+TIMELINE_NIGHTS = 90
+_READERS_INTERVAL = timedelta(minutes=1)
+
+
+class StaleReaders:
+    """Channels that stopped reading a feed, every product's, looked up at most once a minute.
+
+    Finding them reads the whole feed-read log (every read of the last
+    ``sync.history_days``); staleness is measured in hours, so a minute's lag is nothing.
+    """
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self._store = store
+        self._after = timedelta(hours=settings.feeds.stale_reader_hours)
+        self._found: tuple[datetime, list[FeedReader]] | None = None
+        self._lock = threading.Lock()
+
+    def at(self, now: datetime) -> list[FeedReader]:
+        """The stale readers as of ``now`` (or of up to a minute before)."""
+        with self._lock:
+            if self._found is not None and now - self._found[0] < _READERS_INTERVAL:
+                return self._found[1]
+        with self._store.read() as session:
+            readers = history.feed_readers(session)
+        stale = [reader for reader in readers if reader.is_stale(now=now, after=self._after)]
+        with self._lock:
+            self._found = (now, stale)
+        return stale
+
+
+@dataclass
+class Pages:
+    """The data of every page, from one store and one set of settings."""
+
+    store: Store
+    settings: Settings
+    conflicts: reports.ConflictCache
+    clock: Callable[[], datetime]
+    readers: StaleReaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.readers = StaleReaders(self.store, self.settings)
+
+    @property
+    def _base(self) -> str:
+        return self.settings.server.base_url
+
+    def dashboard(self, *, product: str, state: str | None, page: int) -> dict[str, Any]:
+        """Every calendar's health (one page of it), open conflicts and stale readers."""
+        now = self.clock()
+        with self.store.read() as session:
+            found = overview.calendar_states(
+                session,
+                now=now,
+                stale_after=timedelta(hours=self.settings.ui.stale_after_hours),
+                product=product,
+                state=state,
+                offset=(page - 1) * PAGE_SIZE,
+                limit=PAGE_SIZE,
+            )
+            by_product = self.conflicts.of_products(
+                session, stored_products.product_ids(session), now=now
+            )
+            conflicts = [c for listed in by_product.values() for c in listed]
+            stale = self.readers.at(now)
+            names = overview.product_names(
+                session,
+                {r.product_id for r in stale} | {uuid.UUID(c["product_id"]) for c in conflicts},
+            )
+        return {
+            "now": now,
+            "rows": [{**_as_dict(row), "channel": channel(row.tld)} for row in found.rows],
+            "total": found.total,
+            "counts": found.counts,
+            "states": STATES,
+            "product": product,
+            "state": state,
+            "page": page,
+            "pages": max(1, math.ceil(found.total / PAGE_SIZE)),
+            "conflicts": [
+                {**c, "product_name": names.get(uuid.UUID(c["product_id"]), "")} for c in conflicts
+            ],
+            "stale_readers": [
+                {"reader": r, "product_name": names.get(r.product_id, "")} for r in stale
+            ],
+        }
+
+    def product(self, product_id: uuid.UUID) -> dict[str, Any]:
+        """A product: its timeline, availability, feed URLs and who reads them."""
+        now = self.clock()
+        with self.store.read() as session:
+            product = stored_products.get_product(session, product_id)
+            zone = ZoneInfo(product.timezone)
+            first = now.astimezone(zone).date()
+            last = first + timedelta(days=TIMELINE_NIGHTS)
+            calendars = overview.product_calendars(session, product_id)
+            bookings = overview.timeline_bookings(
+                session, product_id, since=_midnight(first, -1), until=_midnight(last, 1)
+            )
+            linked = overview.is_linked(session, product_id)
+            group = Graph.of(stored_products.dependency_links(session)).group(product_id)
+            found = self.conflicts.of_products(session, sorted(group, key=str), now=now)
+            available = (
+                reports.availability(session, product_id, first, last)
+                if linked or product.capacity > 1
+                else None
+            )
+            readers = history.feed_readers(session, product_id=product_id)
+        nights = [first + timedelta(days=n) for n in range(TIMELINE_NIGHTS)]
+        red = _conflict_nights([c for listed in found.values() for c in listed])
+        rows = [
+            _timeline_row(
+                name=calendar.name, key=channel(calendar.tld)[0], label=channel(calendar.tld)[1],
+                bookings=[b for b in bookings if b.external_calendar_id == calendar.id],
+                product_id=product_id, timezone=product.timezone, nights=nights, red=red,
+            )
+            for calendar in calendars
+        ]  # fmt: skip
+        rows.append(
+            _timeline_row(
+                name="Direct bookings", key="direct", label="direct",
+                bookings=[b for b in bookings if b.external_calendar_id is None],
+                product_id=product_id, timezone=product.timezone, nights=nights, red=red,
+            )
+        )  # fmt: skip
+        after = timedelta(hours=self.settings.feeds.stale_reader_hours)
+        names = {calendar.id: calendar.name for calendar in calendars}
+        return {
+            "now": now,
+            "product": product,
+            "nights": nights,
+            "months": _months(nights),
+            "rows": rows,
+            "availability": available,
+            "has_conflicts": any(cell["conflict"] for row in rows for cell in row["cells"]),
+            "feed_url": self._base + feed_path(product.feed_token),
+            "exports": [
+                {
+                    "calendar": calendar,
+                    "channel": channel(calendar.tld),
+                    "url": self._base + feed_path(product.feed_token, exclude=calendar.id),
+                    "steps": PASTE_STEPS.get(channel(calendar.tld)[0]),
+                }
+                for calendar in calendars
+            ],
+            "paste_steps": PASTE_STEPS,
+            "readers": [
+                {
+                    "reader": reader,
+                    "calendar_name": names.get(reader.external_calendar_id)
+                    if reader.external_calendar_id
+                    else None,
+                    "stale": reader.is_stale(now=now, after=after),
+                }
+                for reader in readers
+            ],
+        }
+
+    def calendar(self, calendar_id: uuid.UUID) -> dict[str, Any]:
+        """A calendar: its status fields, export URL and last sync runs."""
+        now = self.clock()
+        with self.store.read() as session:
+            calendar = stored_calendars.get_calendar(session, calendar_id)
+            product = stored_products.get_product(session, calendar.product_id)
+            state = overview.calendar_state(
+                session,
+                calendar_id,
+                now=now,
+                stale_after=timedelta(hours=self.settings.ui.stale_after_hours),
+            )
+            runs = history.recent_runs(session, calendar_id, limit=20)
+        key = channel(calendar.tld)[0]
+        return {
+            "now": now,
+            "calendar": calendar,
+            "product": product,
+            "state": state,
+            "channel": channel(calendar.tld),
+            "url": redact_url(calendar.ical_url),
+            "export_url": self._base + feed_path(product.feed_token, exclude=calendar.id),
+            "steps": PASTE_STEPS.get(key),
+            "runs": runs,
+        }
+
+
+def _as_dict(row: overview.CalendarState) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in row.__slots__}
+
+
+def _midnight(night: date, days: int) -> datetime:
+    """UTC midnight ``days`` from ``night``: a bound wide enough for any timezone."""
+    return datetime.combine(night + timedelta(days=days), time(), tzinfo=UTC)
+
+
+def _conflict_nights(conflicts: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """The nights each booking (by id) takes part in a conflict."""
+    red: dict[str, set[str]] = {}
+    for conflict in conflicts:
+        for booking in conflict["bookings"]:
+            red.setdefault(booking["id"], set()).update(conflict["nights"])
+    return red
+
+
+def _timeline_row(
+    *,
+    name: str,
+    key: str,
+    label: str,
+    bookings: list[overview.TimelineBooking],
+    product_id: uuid.UUID,
+    timezone: str,
+    nights: list[date],
+    red: dict[str, set[str]],
+) -> dict[str, Any]:
+    """One row of the timeline: per night, whether it is taken and how (echo, held, conflict)."""
+    cells: dict[date, dict[str, Any]] = {}
+    first, last = nights[0], nights[-1] + timedelta(days=1)
+    for booking in bookings:
+        occupant = Occupant(
+            booking.id, product_id, booking.starts_at, booking.ends_at, booking.all_day
+        )
+        for night in nights_of(occupant, timezone, first=first, last=last):
+            cell = cells.setdefault(
+                night, {"taken": True, "echo": True, "held": False, "conflict": False}
+            )
+            cell["echo"] = cell["echo"] and booking.echo_of is not None
+            cell["held"] = cell["held"] or booking.delete_held_at is not None
+            cell["conflict"] = cell["conflict"] or night.isoformat() in red.get(str(booking.id), ())
+    free = {"taken": False, "echo": False, "held": False, "conflict": False}
+    return {
+        "name": name,
+        "key": key,
+        "label": label,
+        "cells": [{"night": night, **cells.get(night, free)} for night in nights],
+    }
+
+
+def _months(nights: list[date]) -> list[tuple[str, int]]:
+    """(``Nov 2026``, number of nights shown in it), for the timeline's month header."""
+    months: list[tuple[str, int]] = []
+    for night in nights:
+        label = f"{night:%b %Y}"
+        if months and months[-1][0] == label:
+            months[-1] = (label, months[-1][1] + 1)
+        else:
+            months.append((label, 1))
+    return months

@@ -1,0 +1,331 @@
+"""The web interface in Debian's Chromium (Playwright): log in, the pages, CSRF, CSP, phones.
+
+Every test routes all of its pages' requests and asserts none left for another
+origin, and saves a screenshot of each page it visits under its tmp_path.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import calendar
+from daemon_process import DaemonProcess
+from uibrowser import (
+    PASSWORD,
+    PHONE,
+    chromium,
+    log_in,
+    no_sideways_scroll,
+    open_page,
+    running_site,
+)
+
+AIRBNB = "PRODID:-//Airbnb Inc//Hosting Calendar 1.0//EN\r\n"
+BOOKING = "PRODID:-//booking.com//EN\r\n"
+HTML_PAGE = b"<!doctype html><html><head><title>Sign in</title></head><body>Log in</body></html>"
+
+
+def classes(cell) -> str:
+    """An element's class attribute."""
+    return cell.get_attribute("class") or ""
+
+
+def stay(uid: str, start: str, end: str, summary: str = "Reserved") -> str:
+    return f"UID:{uid}\nDTSTAMP:20261115T120000Z\nDTSTART;VALUE=DATE:{start}\nDTEND;VALUE=DATE:{end}\nSUMMARY:{summary}"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the module's tests (each test opens its own context)."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def site(tmp_path, feed_server, clock):
+    """The app on 127.0.0.1 with one account, anna."""
+    with running_site(tmp_path, feed_server, clock) as running:
+        running.add_user("anna")
+        yield running
+
+
+@pytest.fixture
+def shot(tmp_path):
+    """Save a full-page screenshot as tmp_path/NAME.png."""
+
+    def save(page, name: str) -> None:
+        page.screenshot(path=tmp_path / f"{name}.png", full_page=True)
+
+    return save
+
+
+@pytest.fixture
+def beach_house(site):
+    """A product with an Airbnb and a Booking.com calendar, synced; they overlap on Dec 3–4.
+
+    Booking.com also re-exports Airbnb's Nov 20–24 stay as an anonymous block: an echo.
+    """
+    product = site.add_product("Beach house")
+    airbnb = site.add_calendar(
+        product, "Airbnb", "/airbnb.ics", channel="airbnb.com",
+        body=calendar(stay("a1", "20261120", "20261124"), stay("a2", "20261201", "20261205"), head=AIRBNB),
+    )  # fmt: skip
+    booking = site.add_calendar(
+        product, "Booking.com", "/booking.ics", channel="booking.com",
+        body=calendar(
+            stay("b1", "20261203", "20261206"),
+            stay("b2", "20261120", "20261124", summary="CLOSED - Not available"),
+            head=BOOKING,
+        ),
+    )  # fmt: skip
+    site.sync(airbnb)
+    site.sync(booking)
+    return product, airbnb, booking
+
+
+def test_first_run_setup_url_from_the_daemon_log_makes_the_account(tmp_path, browser, shot):
+    """The daemon logs a setup URL when no account exists; it makes the first one and logs in."""
+    daemon = DaemonProcess(tmp_path / "calsync.db", env={})
+    try:
+        url = daemon.wait_for_log("ui.setup_url")["url"]
+        assert re.fullmatch(re.escape(daemon.url) + r"/setup/[A-Za-z0-9_-]{43}", url)
+        page, watch = open_page(browser, daemon.url)
+        page.goto(url)
+        shot(page, "setup")
+        page.get_by_label("User name").fill("anna")
+        page.locator("#password").fill(PASSWORD)
+        page.get_by_label("The password again").fill(PASSWORD)
+        page.get_by_role("button", name="Make the account and log in").click()
+        page.wait_for_url(daemon.url + "/")
+        assert "anna" == page.locator(".who").inner_text()
+        shot(page, "dashboard-empty")
+        spent = page.goto(url)
+        assert spent is not None
+        assert 404 == spent.status
+        assert [] == watch.foreign
+    finally:
+        daemon.stop()
+
+
+def test_log_in_and_out_a_wrong_password_refused_and_slowed(site, clock, browser, shot):
+    """A wrong password is refused; after 5 the right one waits 30 s; logging out ends it."""
+    page, watch = open_page(browser, site.url)
+    page.goto(site.url + "/")
+    assert page.url.startswith(site.url + "/login?next=")
+    log_in(page, site.url, "anna", "not the password")
+    assert "wrong user name or password" in page.get_by_role("alert").inner_text()
+    for _ in range(4):
+        log_in(page, site.url, "anna", "not the password")
+    log_in(page, site.url, "anna")
+    assert "too many failed logins: try again in 30 s" in page.get_by_role("alert").inner_text()
+    shot(page, "login-slowed")
+    clock.now += timedelta(seconds=31)
+    log_in(page, site.url, "anna")
+    page.wait_for_url(site.url + "/")
+    assert "Calendars" == page.get_by_role("heading", level=1).inner_text()
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(site.url + "/login")
+    page.goto(site.url + "/")
+    assert page.url.startswith(site.url + "/login")
+    assert [] == watch.foreign
+
+
+def test_a_failing_feed_is_listed_first_with_its_error(site, beach_house, browser, shot):
+    """A feed answering an HTML page fails; the dashboard lists it first, with the error."""
+    cabin = site.add_product("Mountain cabin")
+    broken = site.add_calendar(
+        cabin, "Vrbo", "/vrbo.ics", HTML_PAGE, channel="vrbo.com", content_type="text/html"
+    )
+    site.sync(broken)
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    page.wait_for_url(site.url + "/")
+    shot(page, "dashboard")
+    first = page.locator("table.calendars tbody tr").first
+    assert "Vrbo" in first.locator("th").inner_text()
+    assert "failing" in first.inner_text()
+    assert "an HTML page titled 'Sign in'" in first.locator(".error-text").inner_text()
+    conflicts = page.get_by_role("region", name=re.compile("Double bookings"))
+    assert "Beach house" in conflicts.inner_text()
+    assert [] == watch.foreign
+
+
+def test_filters_by_state_and_product(site, beach_house, browser, shot):
+    """The state and product filters narrow the list; they are plain links and a GET form."""
+    cabin = site.add_product("Mountain cabin")
+    site.sync(site.add_calendar(cabin, "Vrbo", "/vrbo.ics", HTML_PAGE, channel="vrbo.com"))
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    with page.expect_navigation():
+        page.get_by_role("link", name="failing 1").click()
+    rows = page.locator("table.calendars tbody tr")
+    assert 1 == rows.count()
+    assert "Mountain cabin" in rows.first.inner_text()
+    page.get_by_label("State", exact=True).select_option("")
+    page.get_by_label("Product name contains").fill("beach")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Filter").click()
+    assert ["Airbnb", "Booking.com"] == sorted(rows.locator("th").all_inner_texts())
+    shot(page, "dashboard-filtered")
+    assert [] == watch.foreign
+
+
+def test_paging_through_many_calendars(site, browser, shot):
+    """120 calendars: 50 a page, Next and Previous links, every calendar once."""
+    product = site.add_product("Hotel")
+    for n in range(120):
+        site.add_calendar(product, f"room {n:03}", f"/room{n}.ics", b"", channel="booking.com")
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    seen = []
+    for number in (1, 2, 3):
+        assert f"Page {number} of 3" in page.locator(".pager").inner_text()
+        seen += page.locator("table.calendars tbody th").all_inner_texts()
+        if number < 3:
+            with page.expect_navigation():
+                page.get_by_role("link", name="Next →").click()
+    shot(page, "dashboard-page-3")
+    assert [f"room {n:03}" for n in range(120)] == seen
+    with page.expect_navigation():
+        page.get_by_role("link", name="← Previous").click()
+    assert "Page 2 of 3" in page.locator(".pager").inner_text()
+    assert [] == watch.foreign
+
+
+def test_the_timeline_shows_stays_echoes_and_a_double_booking_in_red(
+    site, beach_house, browser, shot
+):
+    """Imported stays are coloured by channel, the echo is marked, the overlap is red."""
+    product, _, _ = beach_house
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    page.goto(f"{site.url}/products/{product}")
+    shot(page, "product")
+    nights = page.locator(".timeline thead tr").nth(1).locator("th.day")
+    assert 90 == nights.count()
+    airbnb_row = page.locator(".timeline tbody tr", has_text="Airbnb").locator("td")
+    booking_row = page.locator(".timeline tbody tr", has_text="Booking.com").locator("td")
+    # The timeline starts on Nov 15: Nov 20 is cell 5, Dec 3 cell 18.
+    assert "n ch-airbnb" == classes(airbnb_row.nth(5))
+    assert "echo" in classes(booking_row.nth(5))
+    for cell in (airbnb_row.nth(18), booking_row.nth(18), booking_row.nth(19)):
+        assert "conflict" in classes(cell)
+        assert "rgb(208, 2, 27)" == cell.evaluate("c => getComputedStyle(c).backgroundColor")
+    assert "conflict" not in classes(booking_row.nth(20))
+    assert "n" == classes(airbnb_row.nth(4))  # Nov 19: free
+    assert [] == watch.foreign
+
+
+def test_a_held_deletion_is_marked_on_the_timeline(site, browser, shot):
+    """A feed that drops most stays at once has its deletions held: marked 'h'."""
+    product = site.add_product("Beach house")
+    stays = [stay(f"s{n}", f"202612{n:02}", f"202612{n + 1:02}") for n in (1, 3, 5, 7)]
+    airbnb = site.add_calendar(
+        product, "Airbnb", "/airbnb.ics", calendar(*stays, head=AIRBNB), channel="airbnb.com"
+    )
+    site.sync(airbnb)
+    site.feeds.serve("/airbnb.ics", calendar(stays[0], head=AIRBNB))
+    site.sync(airbnb)
+    assert site.calendar(airbnb).held_since is not None
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    page.goto(f"{site.url}/products/{product}")
+    shot(page, "product-held")
+    row = page.locator(".timeline tbody tr", has_text="Airbnb").locator("td")
+    assert "held" not in classes(row.nth(16))  # Dec 1: still in the feed
+    assert "held" in classes(row.nth(18))  # Dec 3: dropped, held
+    assert "h" == row.nth(18).inner_text()[0]
+    assert [] == watch.foreign
+
+
+def test_copy_buttons_hold_each_channels_export_url(site, beach_house, browser):
+    """Each calendar's export URL leaves out its own imports; the Copy button copies it."""
+    product, airbnb, _ = beach_house
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    page.goto(f"{site.url}/products/{product}")
+    field = page.get_by_label("For Airbnb (Airbnb)")
+    url = field.input_value()
+    assert re.fullmatch(re.escape(site.url) + rf"/ical/[A-Za-z0-9_-]+\.ics\?exclude={airbnb}", url)
+    whole = page.get_by_label(re.compile("^Whole feed")).input_value()
+    assert url.startswith(whole + "?exclude=")
+    assert "Airbnb: Listing → Calendar" in page.locator(".export", has=field).inner_text()
+    button = page.locator(f"button[data-copy='export-{airbnb}']")
+    assert button.is_visible()
+    button.click()
+    expect(button).to_have_text("Copied")  # once the clipboard took it
+    assert url == page.evaluate("navigator.clipboard.readText()")
+    assert [] == watch.foreign
+
+
+def test_a_form_post_without_the_csrf_token_is_refused(site, browser, shot):
+    """The logout form without its csrftoken field answers 403 and the session stays."""
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    page.wait_for_url(site.url + "/")
+    page.evaluate("document.querySelector('form.logout input[name=csrftoken]').remove()")
+    with page.expect_response(site.url + "/logout") as answer:
+        page.get_by_role("button", name="Log out").click()
+    assert 403 == answer.value.status
+    assert "could not be checked" in page.content()
+    shot(page, "csrf-refused")
+    page.goto(site.url + "/")
+    assert site.url + "/" == page.url  # still logged in
+    assert [] == watch.foreign
+
+
+def test_no_request_leaves_the_server_and_pages_carry_a_strict_csp(
+    site, beach_house, browser, shot
+):
+    """Every page loads only from its own origin, under a CSP that allows nothing else."""
+    product, airbnb, _ = beach_house
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    for path in ("/", f"/products/{product}", f"/calendars/{airbnb}"):
+        answer = page.goto(site.url + path)
+        assert answer is not None
+        csp = answer.headers["content-security-policy"]
+        assert "default-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert "nosniff" == answer.headers["x-content-type-options"]
+        shot(page, "csp" + path.replace("/", "-"))
+    assert any(url.endswith(".css?v=" + url.rsplit("=", 1)[-1]) for url in watch.requests)
+    assert any("/static/calsync.js" in url for url in watch.requests)
+    assert [] == watch.foreign
+
+
+def test_a_phone_never_scrolls_sideways(site, beach_house, browser, shot):
+    """At 390 px wide no page is wider than the screen; the timeline scrolls in its box."""
+    product, airbnb, _ = beach_house
+    cabin = site.add_product("Mountain cabin with a very long name that goes on and on")
+    site.sync(site.add_calendar(cabin, "Vrbo", "/vrbo.ics", HTML_PAGE, channel="vrbo.com"))
+    page, watch = open_page(browser, site.url, viewport=PHONE)
+    page.goto(site.url + "/login")
+    assert no_sideways_scroll(page)
+    shot(page, "phone-login")
+    log_in(page, site.url, "anna")
+    for name, path in (
+        ("phone-dashboard", "/"),
+        ("phone-product", f"/products/{product}"),
+        ("phone-calendar", f"/calendars/{airbnb}"),
+    ):
+        page.goto(site.url + path)
+        shot(page, name)
+        assert no_sideways_scroll(page), path
+    page.goto(f"{site.url}/products/{product}")
+    timeline = page.locator(".timeline")
+    assert timeline.evaluate("t => t.scrollWidth > t.clientWidth")
+    assert [] == watch.foreign
+
+
+def test_the_readme_screenshot_script_makes_its_png(tmp_path, browser):
+    """tests/ui_screenshot.py seeds its demo site and saves the dashboard as a PNG."""
+    from ui_screenshot import take
+
+    out = tmp_path / "dashboard.png"
+    take(out, tmp_path, browser)
+    assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
