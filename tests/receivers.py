@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 from aiosmtpd.controller import Controller
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
 
 @dataclass
@@ -69,7 +69,7 @@ class WebhookReceiver:
         try:
             Webhook(self.secret).verify(body, headers)
             verified = True
-        except (WebhookVerificationError, ValueError, KeyError):
+        except (WebhookVerificationError, EmptyWebhookSecretError, ValueError, KeyError):
             verified = False
         with self._lock:
             status = self.answers.pop(0) if self.answers else self.default

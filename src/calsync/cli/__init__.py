@@ -23,7 +23,7 @@ from calsync.cli.history import history_command
 from calsync.cli.keys import apikey_app
 from calsync.cli.output import CliContext, context
 from calsync.cli.products import feed_command, products_app
-from calsync.cli.sync import preview_command, sync_command
+from calsync.cli.sync import preview_command, replay_command, sync_command
 from calsync.cli.webhooks import webhooks_app
 from calsync.config import load_settings
 from calsync.errors import BadRequest, CalsyncError, ConfigError
@@ -62,6 +62,7 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("sync")(sync_command)
 app.command("preview")(preview_command)
+app.command("replay")(replay_command)
 app.command("feed")(feed_command)
 app.command("availability")(availability_command)
 app.command("conflicts")(conflicts_command)

@@ -78,6 +78,8 @@ class FetchedFeed:
     etag: str | None
     last_modified: str | None
     url: str
+    headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """The answer's headers, as sent (kept with the body for ``calsync replay``)."""
 
 
 class FeedFetcher:
@@ -243,8 +245,9 @@ class FeedFetcher:
             raise _status_error(shown, response)
         body = await read_body(shown, response, self._settings.max_bytes)
         return FetchedFeed(
-            status=status, body=body, etag=etag, last_modified=last_modified, url=url
-        )
+            status=status, body=body, etag=etag, last_modified=last_modified, url=url,
+            headers=tuple(response.headers.items()),
+        )  # fmt: skip
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -9,11 +9,15 @@ commit also notifies every replica).
 
 from __future__ import annotations
 
+import json
+import zlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from calsync.channels import registrable_domain
 from calsync.core.ical_in import TRANSPARENT_EVENTS, EventStatusSync
 from calsync.core.journal import Change, State
+from calsync.errors import NotFound
 from calsync.services import issues
 from calsync.services.fields import (
     FEED_URL,
@@ -25,6 +29,7 @@ from calsync.services.fields import (
     check_exists,
 )
 from calsync.services.journal import Journal
+from calsync.store import bodies as store_bodies
 from calsync.store import bookings as store_bookings
 from calsync.store import calendars as store
 from calsync.store import history
@@ -218,6 +223,34 @@ def request_sync(session: Session, ctx: WriteContext, calendar_id: uuid.UUID) ->
     calendar = store.request_sync(store.get_calendar(session, calendar_id), now=ctx.now)
     ctx.wake = True
     return calendar
+
+
+@dataclass(frozen=True, slots=True)
+class KeptBody:
+    """A feed as a sync fetched it: when, by which run, its answer, and the bytes."""
+
+    sync_run_id: uuid.UUID | None
+    fetched_at: datetime
+    outcome: str
+    http_status: int | None
+    headers: dict[str, str]
+    digest: str
+    body: bytes
+
+
+def kept_body(
+    session: Session, calendar_id: uuid.UUID, *, run_id: uuid.UUID | None = None
+) -> KeptBody:
+    """The calendar's newest kept body, or the one fetched by that sync run; else NotFound."""
+    store.get_calendar(session, calendar_id)
+    found = store_bodies.find_body(session, calendar_id, run_id=run_id)
+    if found is None:
+        what = f"fetched body of sync run {run_id}" if run_id else "fetched body kept"
+        raise NotFound(kind=what, ident=str(calendar_id))
+    return KeptBody(
+        found.sync_run_id, found.fetched_at, found.outcome, found.http_status,
+        json.loads(found.headers), found.digest, zlib.decompress(found.body),
+    )  # fmt: skip
 
 
 def get(session: Session, calendar_id: uuid.UUID) -> ExternalCalendar:

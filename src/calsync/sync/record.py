@@ -13,11 +13,14 @@ again one sync at a time, so one bad calendar never costs the others their resul
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import uuid
+import zlib
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 from typing import TYPE_CHECKING
 
 import structlog
@@ -31,6 +34,7 @@ from calsync.services import calendars as calendar_service
 from calsync.services import issues
 from calsync.services.context import Cause, iso
 from calsync.services.journal import Journal
+from calsync.store import bodies as stored_bodies
 from calsync.store import bookings as stored_bookings
 from calsync.store import calendars as stored_calendars
 from calsync.store import history
@@ -242,6 +246,7 @@ def _record_in(
             result = _apply(session, journal, calendar, feed, read.parsed, result, record.settings)
         else:
             result = _confirm_unchanged(session, journal, calendar, result, feed.options.now)
+        _keep_body(session, item, result)
         calendar.content_digest = read.digest
         calendar.last_synced = record.finished_at
         calendar.failure_count = 0
@@ -249,6 +254,25 @@ def _record_in(
         calendar.last_modified = read.last_modified
     _schedule_next(calendar, read, record)
     return result
+
+
+def _keep_body(session: Session, item: FinishedSync, result: SyncResult) -> None:
+    """Keep a new body (compressed, with status, headers and digest) for ``calsync replay``."""
+    read, keep = item.read, item.recording.settings.sync.keep_bodies
+    if read.body is None or keep == 0:
+        return
+    at = item.recording.finished_at
+    stored_bodies.add_body(
+        session,
+        {
+            "id": uuid.uuid4(), "external_calendar_id": item.feed.id, "sync_run_id": result.run_id,
+            "fetched_at": at, "outcome": result.outcome, "http_status": read.http_status,
+            "headers": json.dumps(dict(read.headers)), "digest": sha256(read.body).hexdigest(),
+            "size": len(read.body), "body": zlib.compress(read.body), "created_at": at,
+            "updated_at": at,
+        },
+        keep=keep,
+    )  # fmt: skip
 
 
 def _confirm_unchanged(
@@ -388,13 +412,14 @@ def _apply(
         calendar.updated_at = now
         issues.after_bookings_changed(session, [calendar.product_id], now=now)
     if plan.holds:
-        if calendar.held_since is None:
+        newly_held = calendar.held_since is None
+        calendar.held_since = calendar.held_since or now
+        calendar.error = _held_message(plan, calendar.id)
+        if newly_held:
             issues.calendar_event(
                 session, "calendar.held", calendar, now=now, since=iso(now),
                 held_deletes=len(plan.holds), reason=plan.hold_reason,
             )  # fmt: skip
-        calendar.held_since = calendar.held_since or now
-        calendar.error = _held_message(plan, calendar.id)
     else:
         calendar.held_since = None
         calendar.error = None
