@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from receivers import SmtpServer, WebhookReceiver, texts
 from syncing import run, stay
 
 
-def events(store, event_type: str | None = None) -> list[dict]:
+def events(store, event_type: str | None = None) -> list[dict[str, Any]]:
     with store.read() as session:
         rows = session.scalars(select(Event).order_by(Event.created_at)).all()
     return [
