@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from calsync.fetch import FeedFetcher
+from calsync.metrics import Metrics
 from calsync.notify import AlertSender, Attempt, Deliverer
 from calsync.notify.alerts import Alert
 from calsync.services import issues
@@ -131,14 +132,17 @@ def test_stale_calendars_and_readers_are_events_once(store, settings, feed_serve
     assert len(events(store, "feed.reader_stale")) == 2
 
 
-def send_alerts(store, settings, clock, urls: list[str]) -> list[Attempt]:
+def send_alerts(store, settings, clock, urls: list[str], metrics=None) -> list[Attempt]:
     settings = settings.model_copy(
         update={"alerts": settings.alerts.model_copy(update={"notify": tuple(urls)})}
     )
 
     async def go() -> list[Attempt]:
         async with FeedFetcher(settings.fetch) as fetcher:
-            deliverer = Deliverer(store, settings, fetcher, owner="tests:1:x", clock=clock)
+            deliverer = Deliverer(
+                store, settings, fetcher, owner="tests:1:x", clock=clock,
+                observe=metrics.observe_delivery if metrics is not None else None,
+            )  # fmt: skip
             return await deliverer.deliver_due()
 
     return asyncio.run(go())
@@ -156,8 +160,10 @@ def test_a_failing_calendar_is_an_email_and_a_json_post(store, settings, feed_se
             f"mailto://127.0.0.1:{smtp.port}?from=calsync@example.com&to=owner@example.com",
             receiver.url.replace("http://", "json://"),
         ]
-        [attempt] = send_alerts(store, settings, clock, urls)
+        metrics = Metrics()
+        [attempt] = send_alerts(store, settings, clock, urls, metrics)
         assert attempt.ok, attempt.error
+    assert metrics.registry.get_sample_value("calsync_alerts_sent_total") == 1
     [mail] = list(texts(smtp.messages))
     assert "Beach house / airbnb.ics (127.0.0.1): failing" in mail
     assert "3 syncs in a row failed; no success since 2026-11-15T12:00:00Z" in mail

@@ -240,3 +240,76 @@ def test_cli_adds_tests_and_lists_an_endpoint(store, settings, monkeypatch):
     ]
     assert runner.invoke(cli_app, ["webhooks", "remove", row["id"]]).exit_code == 0
     assert json.loads(runner.invoke(cli_app, ["webhooks", "list", "--json"]).stdout) == []
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(name, labels)
+    return value or 0.0
+
+
+def test_metrics_count_events_deliveries_and_the_oldest_waiting(
+    store, settings, feed_server, house, clock
+):
+    """Events by type, deliveries by outcome, and the age of the oldest undelivered event."""
+    _, calendar_id = house
+    metrics = Metrics()
+    before = sample(metrics, "calsync_events_total", type="booking.created")
+    with WebhookReceiver(answers=[500]) as receiver:
+        _, receiver.secret = add_endpoint(store, receiver.url)
+        feed_server.serve("/feed.ics", calendar(stay("a", "20261201", "20261205")))
+        run(store, settings, calendar_id, clock)
+        clock.now = NOW + timedelta(seconds=30)
+
+        async def go() -> tuple[float, float]:
+            async with FeedFetcher(settings.fetch) as fetcher:
+                deliverer = Deliverer(
+                    store, settings, fetcher, owner="tests:1:x", clock=clock,
+                    observe=metrics.observe_delivery,
+                )  # fmt: skip
+                waiting = await deliverer.oldest_pending_age()
+                await deliverer.deliver_due()
+                clock.now = NOW + timedelta(minutes=5)
+                await deliverer.deliver_due()
+                return waiting, await deliverer.oldest_pending_age()
+
+        waiting, after = asyncio.run(go())
+    assert (waiting, after) == (30.0, 0.0)
+    assert sample(metrics, "calsync_events_total", type="booking.created") == before + 1
+    assert (
+        sample(metrics, "calsync_webhook_deliveries_total", channel="webhook", outcome="failed")
+        == 1
+    )
+    assert (
+        sample(metrics, "calsync_webhook_deliveries_total", channel="webhook", outcome="success")
+        == 1
+    )
+
+
+def test_an_endpoint_removed_during_its_delivery_does_not_lose_the_others(
+    store, settings, feed_server, house, clock
+):
+    """An endpoint removed while its event is in flight: the other endpoint's delivery is still recorded."""
+    _, calendar_id = house
+    with WebhookReceiver() as doomed, WebhookReceiver() as kept:
+        doomed_id, doomed.secret = add_endpoint(store, doomed.url)
+        kept_id, kept.secret = add_endpoint(store, kept.url)
+        original = doomed.take
+
+        def remove_itself(headers, body, handler):
+            with store.write() as session:
+                webhooks.remove(
+                    session, WriteContext(now=NOW, cause=TEST_CAUSE),
+                    [webhooks.get(session, doomed_id)],
+                )  # fmt: skip
+            original(headers, body, handler)
+
+        doomed.take = remove_itself  # type: ignore[method-assign]
+        feed_server.serve("/feed.ics", calendar(stay("a", "20261201", "20261205")))
+        run(store, settings, calendar_id, clock)
+        attempts = deliver(store, settings, clock)
+    assert len(attempts) == 2
+    with store.read() as session:
+        logged = session.scalars(select(WebhookDelivery)).all()
+        states = [m.state for m in session.scalars(select(WebhookMessage))]
+    assert [(d.endpoint_id, d.status) for d in logged] == [(kept_id, "success")]
+    assert states == ["delivered"]

@@ -124,6 +124,10 @@ class Deliverer:
         now = self._clock()
 
         def claim() -> list[store.Claimed]:
+            with self._store.read() as session:  # most ticks find nothing: no write lock for them
+                due = store.next_due_at(session)
+            if due is None or due > now:
+                return []
             with self._store.write() as session:
                 gone = {o for o in store.message_owners(session, now=now) if owner_is_gone(o)}
                 return store.claim_messages(
@@ -204,9 +208,11 @@ class Deliverer:
                 )  # fmt: skip
                 if attempt.deferred or attempt.skipped:
                     continue
+                if message.endpoint_id is not None and not self._note_health(
+                    session, message.endpoint_id, ok=attempt.ok, now=now
+                ):
+                    continue  # the endpoint was removed meanwhile, with its deliveries
                 rows.append(_attempt_row(attempt, tries, now))
-                if message.endpoint_id is not None:
-                    self._note_health(session, message.endpoint_id, ok=attempt.ok, now=now)
             store.add_attempts(session, rows)
         for attempt in attempts:
             if not attempt.ok and not attempt.deferred:  # deferred and skipped ones are ok
@@ -217,14 +223,19 @@ class Deliverer:
 
     def _note_health(
         self, session: Session, endpoint_id: uuid.UUID, *, ok: bool, now: datetime
-    ) -> None:
-        """An endpoint failing for ``alerts.disable_after_days`` is disabled, with an alert."""
+    ) -> bool:
+        """Note the endpoint's answer; False when it no longer exists.
+
+        An endpoint failing for ``alerts.disable_after_days`` is disabled, with an alert.
+        """
         endpoint = store.endpoint_answered(session, endpoint_id, ok=ok, now=now)
+        if endpoint is None:
+            return False
         disable_after = timedelta(days=self._settings.alerts.disable_after_days)
-        if endpoint is None or endpoint.failing_since is None or not endpoint.active:
-            return
-        if now - endpoint.failing_since >= disable_after:
+        failing = endpoint.failing_since
+        if endpoint.active and failing is not None and now - failing >= disable_after:
             _disable(session, endpoint, now=now)
+        return True
 
     async def oldest_pending_age(self) -> float:
         """Seconds since the oldest event still waiting for a delivery was written (0: none)."""

@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from calsync.services.fields import WEBHOOK_URL, Text, refuse
@@ -69,12 +70,24 @@ def check_secret(field: str, value: str) -> str:
     return value
 
 
-def check_events(field: str, value: Sequence[str]) -> list[str]:
-    """The event types, or a 400 naming the unknown one (an empty list: every type)."""
-    for name in value:
-        if name not in EVENT_TYPES:
-            raise refuse(field, f"unknown event type {name!r}; one of {', '.join(EVENT_TYPES)}")
-    return list(dict.fromkeys(value))
+@dataclass(frozen=True, slots=True)
+class EventTypes:
+    """A list of event types (:data:`~calsync.services.journal.EVENT_TYPES`); empty: all."""
+
+    def check(self, field: str, value: Sequence[str]) -> list[str]:
+        """The event types without repeats, or a 400 naming the unknown one."""
+        for name in value:
+            if name not in EVENT_TYPES:
+                known = ", ".join(EVENT_TYPES)
+                raise refuse(field, f"unknown event type {name!r}; one of {known}")
+        return list(dict.fromkeys(value))
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON-schema of the field."""
+        return {"type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}}
+
+
+EVENTS = EventTypes()
 
 
 def check(changes: EndpointChanges) -> EndpointChanges:
@@ -82,7 +95,7 @@ def check(changes: EndpointChanges) -> EndpointChanges:
     if "url" in changes:
         WEBHOOK_URL.check("url", changes["url"])
     if "events" in changes:
-        changes["events"] = check_events("events", changes["events"])
+        changes["events"] = EVENTS.check("events", changes["events"])
     if "description" in changes:
         DESCRIPTION.check("description", changes["description"])
     return changes

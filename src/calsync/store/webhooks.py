@@ -153,6 +153,16 @@ def claim_messages(
     return [Claimed(*row[:10]) for row in rows if row[7] is None or row[10]]
 
 
+def next_due_at(session: Session) -> datetime | None:
+    """When the next pending message is due (None: none is pending); a read, no lock."""
+    return session.scalar(
+        select(WebhookMessage.next_attempt_at)
+        .where(WebhookMessage.state == "pending")
+        .order_by(WebhookMessage.next_attempt_at)
+        .limit(1)
+    )
+
+
 def message_owners(session: Session, *, now: datetime) -> set[str]:
     """The owners of the messages' leases that are still valid at ``now``."""
     query = (

@@ -475,7 +475,7 @@ RESOURCES: tuple[Resource, ...] = (
         create_fields=_ENDPOINT_FIELDS,
         update_fields=_ENDPOINT_FIELDS,
         required=frozenset({"url"}),
-        rules={"url": WEBHOOK_URL, "description": webhooks.DESCRIPTION},
+        rules={"url": WEBHOOK_URL, "events": webhooks.EVENTS, "description": webhooks.DESCRIPTION},
         descriptions={
             "url": "Where events are POSTed (http or https), as Standard Webhooks.",
             "events": "The event types it receives, a list (empty: all).",
