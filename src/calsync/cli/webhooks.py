@@ -11,13 +11,14 @@ import typer
 from calsync.cli.output import JsonOption, context, print_resources
 from calsync.fetch import FeedFetcher
 from calsync.leases import cli_owner
-from calsync.notify import Deliverer
+from calsync.notify import send_test
 from calsync.services import webhooks
 from calsync.services.journal import EVENT_TYPES
 
 if TYPE_CHECKING:
     from calsync.config import Settings
     from calsync.notify import Attempt
+    from calsync.services.context import WriteContext
     from calsync.store.db import Store
 
 webhooks_app = typer.Typer(no_args_is_help=True, help="Webhook endpoints: where events go.")
@@ -80,9 +81,9 @@ def webhooks_test(ctx: typer.Context, endpoint_id: uuid.UUID) -> None:
     """Send a ``test`` event to an endpoint now; exit 1 if it did not answer 2xx."""
     cli = context(ctx)
     with cli.store() as store:
-        with store.write() as session:
-            event_id = webhooks.queue_test(session, cli.write_context(), endpoint_id)
-        attempts = asyncio.run(_send(store, cli.settings, event_id))
+        event_id, attempts = asyncio.run(
+            _send(store, cli.settings, endpoint_id, cli.write_context())
+        )
     for attempt in attempts:
         shown = attempt.response_code or "-"
         typer.echo(f"test event {event_id}: {'delivered' if attempt.ok else 'failed'} "
@@ -94,10 +95,11 @@ def webhooks_test(ctx: typer.Context, endpoint_id: uuid.UUID) -> None:
         raise typer.Exit(1)
 
 
-async def _send(store: Store, settings: Settings, event_id: uuid.UUID) -> list[Attempt]:
+async def _send(
+    store: Store, settings: Settings, endpoint_id: uuid.UUID, ctx: WriteContext
+) -> tuple[uuid.UUID, list[Attempt]]:
     async with FeedFetcher(settings.fetch) as fetcher:
-        deliverer = Deliverer(store, settings, fetcher, owner=cli_owner())
-        return await deliverer.deliver_due(event_id=event_id)
+        return await send_test(store, settings, fetcher, endpoint_id, ctx, owner=cli_owner())
 
 
 @webhooks_app.command("deliveries")

@@ -11,6 +11,6 @@ The events themselves are written by :mod:`calsync.services.journal` and
 """
 
 from calsync.notify.alerts import AlertSender
-from calsync.notify.delivery import Attempt, Deliverer, signed_headers, webhook_body
+from calsync.notify.delivery import Attempt, Deliverer, send_test, signed_headers, webhook_body
 
-__all__ = ["AlertSender", "Attempt", "Deliverer", "signed_headers", "webhook_body"]
+__all__ = ["AlertSender", "Attempt", "Deliverer", "send_test", "signed_headers", "webhook_body"]

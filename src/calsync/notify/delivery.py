@@ -33,6 +33,7 @@ from calsync.core.schedule import SyncSchedule
 from calsync.errors import CalsyncError, FetchError
 from calsync.leases import owner_is_gone
 from calsync.notify.alerts import AlertSender, describe
+from calsync.services import webhooks
 from calsync.services.context import iso
 from calsync.services.journal import emit
 from calsync.store import journal as stored_journal
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
     from calsync.config import Settings
     from calsync.fetch import FeedFetcher
+    from calsync.services.context import WriteContext
     from calsync.store.db import Store
     from calsync.store.models import WebhookEndpoint
 
@@ -259,6 +261,29 @@ class Deliverer:
         except CalsyncError as exc:
             log.warning("webhook.release_failed", error=str(exc))
             return 0
+
+
+async def send_test(
+    store: Store,
+    settings: Settings,
+    fetcher: FeedFetcher,
+    endpoint_id: uuid.UUID,
+    ctx: WriteContext,
+    *,
+    owner: str,
+) -> tuple[uuid.UUID, list[Attempt]]:
+    """Send a ``test`` event to one endpoint now (``webhooks test``, the web UI): id, attempts.
+
+    No attempt when the endpoint is inactive: the event waits, as any other would.
+    """
+
+    def queue() -> uuid.UUID:
+        with store.write() as session:
+            return webhooks.queue_test(session, ctx, endpoint_id)
+
+    event_id = await asyncio.to_thread(queue)
+    deliverer = Deliverer(store, settings, fetcher, owner=owner, clock=lambda: ctx.now)
+    return event_id, await deliverer.deliver_due(event_id=event_id)
 
 
 def _disable(session: Session, endpoint: WebhookEndpoint, *, now: datetime) -> None:

@@ -74,8 +74,10 @@ def check_secret(field: str, value: str) -> str:
 class EventTypes:
     """A list of event types (:data:`~calsync.services.journal.EVENT_TYPES`); empty: all."""
 
-    def check(self, field: str, value: Sequence[str]) -> list[str]:
+    def check(self, field: str, value: object) -> list[str]:
         """The event types without repeats, or a 400 naming the unknown one."""
+        if not isinstance(value, list | tuple) or not all(isinstance(n, str) for n in value):
+            raise refuse(field, "expected a list of event types (empty: all)")
         for name in value:
             if name not in EVENT_TYPES:
                 known = ", ".join(EVENT_TYPES)
@@ -112,7 +114,7 @@ def add(
     active: bool = True,
 ) -> WebhookEndpoint:
     """A new endpoint; its secret (generated when not given) is shown this once."""
-    values = check({"url": url, "events": list(events), "description": description})
+    values = check({"url": url, "events": events, "description": description})  # type: ignore[typeddict-item]
     secret = check_secret("secret", secret) if secret is not None else new_secret()
     endpoint = store.add_endpoint(
         session, url=values["url"], events=values["events"], secret=secret,

@@ -8,7 +8,12 @@ run each claimed :class:`SyncJob` with :meth:`Syncer.sync`. Its parts:
   claimed, in one query for many; the fetch and the parse, whose failure is a
   value, never a raise.
 * :mod:`calsync.sync.record`: the outcome written in one transaction per sync
-  (bookings, the calendar's status and a sync run), many syncs a transaction.
+  (bookings, the calendar's status and a sync run, the journal of its changes
+  and their events), many syncs a transaction; :mod:`calsync.sync.telling`: the
+  body kept for ``replay`` and the calendar's events, in that transaction.
+
+:meth:`Syncer.dry_run` plans a body against a calendar's bookings and writes
+nothing (``calsync replay``, ``preview --calendar``).
 
 A 429 or 503 with ``Retry-After`` pauses every calendar of that feed host in
 this process until then (no fetch of the host is claimed), not only the one

@@ -13,14 +13,11 @@ again one sync at a time, so one bad calendar never costs the others their resul
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import re
 import uuid
-import zlib
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
-from hashlib import sha256
 from typing import TYPE_CHECKING
 
 import structlog
@@ -34,11 +31,11 @@ from calsync.services import calendars as calendar_service
 from calsync.services import issues
 from calsync.services.context import Cause, iso
 from calsync.services.journal import Journal
-from calsync.store import bodies as stored_bodies
 from calsync.store import bookings as stored_bookings
 from calsync.store import calendars as stored_calendars
 from calsync.store import history
 from calsync.sync.read import Fetched, Outcome, SyncJob, crash_message
+from calsync.sync.telling import failing, keep_body, recovered
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -241,12 +238,12 @@ def _record_in(
     if read.outcome == "failed":
         _record_failure(session, calendar, read, record)
     else:
-        _recovered(session, calendar, record)
+        recovered(session, calendar, record)
         if read.parsed is not None:
             result = _apply(session, journal, calendar, feed, read.parsed, result, record.settings)
         else:
             result = _confirm_unchanged(session, journal, calendar, result, feed.options.now)
-        _keep_body(session, item, result)
+        keep_body(session, item, result)
         calendar.content_digest = read.digest
         calendar.last_synced = record.finished_at
         calendar.failure_count = 0
@@ -254,25 +251,6 @@ def _record_in(
         calendar.last_modified = read.last_modified
     _schedule_next(calendar, read, record)
     return result
-
-
-def _keep_body(session: Session, item: FinishedSync, result: SyncResult) -> None:
-    """Keep a new body (compressed, with status, headers and digest) for ``calsync replay``."""
-    read, keep = item.read, item.recording.settings.sync.keep_bodies
-    if read.body is None or keep == 0:
-        return
-    at = item.recording.finished_at
-    stored_bodies.add_body(
-        session,
-        {
-            "id": uuid.uuid4(), "external_calendar_id": item.feed.id, "sync_run_id": result.run_id,
-            "fetched_at": at, "outcome": result.outcome, "http_status": read.http_status,
-            "headers": json.dumps(dict(read.headers)), "digest": sha256(read.body).hexdigest(),
-            "size": len(read.body), "body": zlib.compress(read.body), "created_at": at,
-            "updated_at": at,
-        },
-        keep=keep,
-    )  # fmt: skip
 
 
 def _confirm_unchanged(
@@ -291,25 +269,12 @@ def _confirm_unchanged(
     return replace(result, outcome="changed", deleted=deleted)
 
 
-def _recovered(session: Session, calendar: ExternalCalendar, record: Recording) -> None:
-    """``calendar.recovered`` when a success ends a run of failures that made it failing."""
-    if calendar.failure_count >= record.settings.alerts.failing_after_failures:
-        issues.calendar_event(
-            session, "calendar.recovered", calendar, now=record.finished_at,
-            failures=calendar.failure_count, since=iso(calendar.last_synced or calendar.created_at),
-        )  # fmt: skip
-
-
 def _record_failure(
     session: Session, calendar: ExternalCalendar, read: Fetched, record: Recording
 ) -> None:
     calendar.error = read.error
     calendar.failure_count += 1
-    if calendar.failure_count == record.settings.alerts.failing_after_failures:
-        issues.calendar_event(
-            session, "calendar.failing", calendar, now=record.finished_at,
-            failures=calendar.failure_count, since=iso(calendar.last_synced or calendar.created_at),
-        )  # fmt: skip
+    failing(session, calendar, record)
     disable_after = timedelta(days=record.settings.sync.disable_after_days)
     failing_since = calendar.last_synced or calendar.created_at
     if disable_after and record.finished_at - failing_since >= disable_after:
