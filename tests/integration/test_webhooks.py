@@ -17,6 +17,7 @@ from calsync.feeds import FeedReadLog, FeedService
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
 from calsync.notify import Attempt, Deliverer
+from calsync.services import bookings as booking_service
 from calsync.services import webhooks
 from calsync.services.context import WriteContext
 from calsync.store import products as stored_products
@@ -313,3 +314,22 @@ def test_an_endpoint_removed_during_its_delivery_does_not_lose_the_others(
         states = [m.state for m in session.scalars(select(WebhookMessage))]
     assert [(d.endpoint_id, d.status) for d in logged] == [(kept_id, "success")]
     assert states == ["delivered"]
+
+
+def test_an_echo_is_marked_in_its_event(store, settings, feed_server, house, clock):
+    """A channel re-exporting calsync's own block ("Not available", same dates): booking.created with echo true."""
+    product_id, calendar_id = house
+    with store.write() as session:
+        booking_service.add(
+            session, WriteContext(now=NOW, cause=TEST_CAUSE),
+            [booking_service.NewBooking(product_id, NOW.replace(month=12, day=1, hour=0),
+                                        NOW.replace(month=12, day=5, hour=0), all_day=True)],
+        )  # fmt: skip
+    with WebhookReceiver() as receiver:
+        _, receiver.secret = add_endpoint(store, receiver.url, events=["booking.created"])
+        feed_server.serve("/feed.ics", calendar(stay("e", "20261201", "20261205", "Not available")))
+        run(store, settings, calendar_id, clock)
+        deliver(store, settings, clock)
+    [created] = receiver.events("booking.created")
+    assert created["data"]["echo"] is True
+    assert created["data"]["echo_of"] is not None
