@@ -36,7 +36,7 @@ from calsync.core.blocks import Block
 from calsync.core.ical_in import ParsedFeed, ParseOptions
 from calsync.fetch import FeedFetcher
 from calsync.services import calendars
-from calsync.services.context import WriteContext
+from calsync.services.context import Cause, WriteContext
 from calsync.store import products as stored_products
 from calsync.store.db import Store
 from calsync.sync import SyncResult, sync_calendar
@@ -183,7 +183,7 @@ def _measure(database_url: str, events: int) -> _Run:
             )
             calendar_id = calendars.add(
                 session,
-                WriteContext(now=datetime.now(UTC)),
+                WriteContext(now=datetime.now(UTC), cause=Cause.cli("bench@localhost")),
                 product_id=product.id,
                 name="big",
                 ical_url=server.url(0),

@@ -19,7 +19,7 @@ from sqlalchemy.pool import NullPool
 from calsync.config import Settings, load_settings
 from calsync.core.ical_in import ParseOptions
 from calsync.services import calendars, links
-from calsync.services.context import WriteContext
+from calsync.services.context import Cause, WriteContext
 from calsync.store.db import Store
 from calsync.store.models import ExternalCalendar
 from feedserver import FeedServer, feed_server  # noqa: F401 - the fixture, for every test
@@ -28,6 +28,8 @@ FEEDS = Path(__file__).parent / "feeds"
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 POSTGRES_URL = os.environ.get("CALSYNC_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+TEST_CAUSE = Cause.cli("tests@localhost")
+"""The actor of the writes tests make through the services."""
 
 
 @pytest.fixture(autouse=True)
@@ -72,25 +74,27 @@ def add_calendar(
 ) -> ExternalCalendar:
     """An external calendar added as the API and the CLI add one (:mod:`calsync.services.calendars`)."""
     return calendars.add(
-        session, WriteContext(now=now), product_id=product_id, name=name, ical_url=ical_url,
+        session, WriteContext(now=now, cause=TEST_CAUSE), product_id=product_id, name=name, ical_url=ical_url,
         time_offset=time_offset, active=active, transparent_events=transparent_events,
     )  # fmt: skip
 
 
 def link_products(session, accumulator_id: uuid.UUID, element_id: uuid.UUID, *, now: datetime):
     """Make ``element`` a part of ``accumulator``, as the API and the CLI do."""
-    return links.link(session, WriteContext(now=now), accumulator_id, element_id)
+    return links.link(session, WriteContext(now=now, cause=TEST_CAUSE), accumulator_id, element_id)
 
 
 def request_sync(session, calendar_id: uuid.UUID, *, now: datetime) -> ExternalCalendar:
     """Ask for a sync of the calendar now, as the API and the CLI do."""
-    return calendars.request_sync(session, WriteContext(now=now), calendar_id)
+    return calendars.request_sync(session, WriteContext(now=now, cause=TEST_CAUSE), calendar_id)
 
 
 def remove_calendar(session, calendar_id: uuid.UUID, *, now: datetime = NOW) -> int:
     """Remove a calendar and its imported bookings, as the API and the CLI do; how many went."""
     calendar = calendars.get(session, calendar_id)
-    return calendars.remove(session, WriteContext(now=now), [calendar])[calendar_id]
+    return calendars.remove(session, WriteContext(now=now, cause=TEST_CAUSE), [calendar])[
+        calendar_id
+    ]
 
 
 def dead_pid() -> int:

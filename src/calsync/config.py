@@ -96,6 +96,7 @@ class SyncSettings(_Section):
     parse_time_budget_seconds: float = Field(default=20.0, gt=0)
     max_delete_fraction: float = Field(default=0.5, gt=0, le=1)
     transparent_events: TransparentEvents = "block"
+    keep_bodies: int = Field(default=5, ge=0)
 
 
 class FeedSettings(_Section):
@@ -141,6 +142,20 @@ class UiSettings(_Section):
 _MIN_SECRET_LENGTH = 32
 
 
+class AlertSettings(_Section):
+    """Events: when a calendar is failing or stale, webhook retries, alerts for people."""
+
+    notify: tuple[str, ...] = ()
+    """Apprise URLs (``mailto://…``, ``tgram://…``, ``slack://…``, ``json://…``)."""
+    failing_after_failures: int = Field(default=3, gt=0)
+    stale_after_hours: float = Field(default=24.0, gt=0)
+    disable_after_days: float = Field(default=5.0, gt=0)
+    retry_first_seconds: float = Field(default=5.0, gt=0)
+    retry_for_hours: float = Field(default=72.0, gt=0)
+    delivery_tick_seconds: float = Field(default=1.0, gt=0)
+    digest_after: int = Field(default=10, gt=0)
+
+
 class LoggingSettings(_Section):
     """Log level and format."""
 
@@ -159,6 +174,7 @@ class Settings(_Section):
     products: ProductSettings = ProductSettings()
     api: ApiSettings = ApiSettings()
     ui: UiSettings = UiSettings()
+    alerts: AlertSettings = AlertSettings()
     logging: LoggingSettings = LoggingSettings()
 
 

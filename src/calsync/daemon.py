@@ -15,7 +15,7 @@ import gc
 import os
 import signal
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -31,9 +31,11 @@ from calsync.feeds import FeedReadLog, FeedService, StaleReaderWatch
 from calsync.fetch import FeedFetcher
 from calsync.leases import replica_owner
 from calsync.metrics import Metrics
+from calsync.notify import Deliverer
 from calsync.parsing import ParsePool
 from calsync.scheduler import Dispatcher
 from calsync.services import calendars as calendar_service
+from calsync.services import issues
 from calsync.services.users import Users
 from calsync.store.db import Store
 from calsync.store.models import SYNC_CHANNEL
@@ -67,13 +69,17 @@ async def run_daemon(settings: Settings) -> int:
     metrics = Metrics()
     try:
         async with FeedFetcher(settings.fetch) as fetcher:
+            owner = replica_owner()
             dispatcher = Dispatcher(
                 store=store,
                 settings=settings,
                 fetcher=fetcher,
                 parse_pool=parse_pool,
-                owner=replica_owner(),
+                owner=owner,
                 metrics=metrics,
+            )
+            deliverer = Deliverer(
+                store, settings, fetcher, owner=owner, observe=metrics.observe_delivery
             )
             feed_service = FeedService(store, settings.feeds)
             read_log = FeedReadLog(store)
@@ -94,7 +100,8 @@ async def run_daemon(settings: Settings) -> int:
             with _stop_signals() as stop:
                 scheduler = AsyncIOScheduler(timezone="UTC")
                 dispatcher.start(scheduler)
-                _add_feed_jobs(scheduler, store, read_log, watch, metrics, conflicts)
+                _add_feed_jobs(scheduler, store, read_log, watch, metrics, conflicts, settings)
+                _add_delivery_job(scheduler, deliverer, metrics, settings)
                 scheduler.start()
                 serving = asyncio.create_task(server.serve(sockets=[listener]))
                 listening = (
@@ -109,6 +116,7 @@ async def run_daemon(settings: Settings) -> int:
                 if listening is not None:
                     listening.cancel()
                 await dispatcher.shutdown(settings.sync.shutdown_grace_seconds)
+                await deliverer.release_leases()
                 server.should_exit = True
                 await serving
                 stopping.cancel()
@@ -132,6 +140,25 @@ def _tune_garbage_collection() -> None:
     gc.set_threshold(_GC_YOUNG_THRESHOLD, 20, 10)
 
 
+def _add_delivery_job(
+    scheduler: AsyncIOScheduler, deliverer: Deliverer, metrics: Metrics, settings: Settings
+) -> None:
+    """Deliver the outbox every ``alerts.delivery_tick_seconds``; keep its oldest age's gauge."""
+
+    async def deliver() -> None:
+        try:
+            while len(await deliverer.deliver_due()) > 0:
+                pass
+            metrics.oldest_undelivered_age.set(await deliverer.oldest_pending_age())
+        except CalsyncError as exc:
+            log.warning("webhook.delivery_failed", error=str(exc))
+
+    scheduler.add_job(
+        deliver, "interval", seconds=settings.alerts.delivery_tick_seconds,
+        next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
+    )  # fmt: skip
+
+
 def _add_feed_jobs(
     scheduler: AsyncIOScheduler,
     store: Store,
@@ -139,8 +166,12 @@ def _add_feed_jobs(
     watch: StaleReaderWatch,
     metrics: Metrics,
     conflicts: reports.ConflictCache,
+    settings: Settings,
 ) -> None:
-    """Write feed reads in batches every 2 s; look for stale readers and conflicts every 5 min."""
+    """Write feed reads in batches every 2 s; look for stale readers and calendars and conflicts.
+
+    The look is every 5 min: each that turned up or ended is an event (once).
+    """
 
     async def flush() -> None:
         try:
@@ -150,17 +181,26 @@ def _add_feed_jobs(
 
     async def check() -> None:
         try:
-            metrics.stale_feed_readers.set(len(await asyncio.to_thread(watch.check)))
-            metrics.conflicts.set(len(await asyncio.to_thread(count_conflicts)))
+            readers, found = await asyncio.to_thread(check_all)
+            metrics.stale_feed_readers.set(readers)
+            metrics.conflicts.set(found)
         except CalsyncError as exc:
             log.warning("feed.reader_check_failed", error=str(exc))
 
-    def count_conflicts() -> list[dict[str, object]]:
+    def check_all() -> tuple[int, int]:
+        stale_readers = watch.check()
+        now = utc_now()
         with store.read() as session:
-            found = conflicts.everywhere(session, now=utc_now())
+            found = conflicts.everywhere(session, now=now)
         for conflict in found:
             log.warning("booking.conflict", **conflict)
-        return found
+        with store.write() as session:
+            issues.check_stale_readers(session, stale_readers, now=now)
+            issues.check_conflicts(session, found, now=now)
+            issues.check_stale_calendars(
+                session, now=now, after=timedelta(hours=settings.alerts.stale_after_hours)
+            )
+        return len(stale_readers), len(found)
 
     now = datetime.now(UTC)
     for job, seconds in ((flush, 2), (check, 300)):

@@ -12,8 +12,15 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from calsync.services.journal import emitted_events
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from calsync.notify import Attempt
     from calsync.sync import SyncResult
 
 disable_created_metrics()  # type: ignore[no-untyped-call] # *_created only repeats the start time
@@ -57,6 +64,30 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.deliveries = Counter(
+            "calsync_webhook_deliveries",
+            "Delivery attempts by channel (webhook, alert) and outcome (success, failed).",
+            ["channel", "outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.alerts_sent = Counter(
+            "calsync_alerts_sent", "Alerts handed to the alerts.notify URLs.",
+            registry=self.registry,
+        )  # fmt: skip
+        self.oldest_undelivered_age = Gauge(
+            "calsync_oldest_undelivered_event_age_seconds",
+            "Age of the oldest event still waiting for a delivery (0: none waits).",
+            registry=self.registry,
+        )
+        self.registry.register(_EventsCollector(emitted_events.counts))
+
+    def observe_delivery(self, attempt: Attempt) -> None:
+        """Count one delivery attempt (and a sent alert)."""
+        channel = "alert" if attempt.message.endpoint_id is None else "webhook"
+        outcome = "success" if attempt.ok else "failed"
+        self.deliveries.labels(channel=channel, outcome=outcome).inc()
+        if channel == "alert" and attempt.ok:
+            self.alerts_sent.inc()
+
     def observe(self, result: SyncResult, tld: str) -> None:
         """Count one finished sync."""
         self.syncs.labels(outcome=result.outcome, tld=tld or "unknown").inc()
@@ -66,3 +97,19 @@ class Metrics:
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
+
+
+class _EventsCollector(Collector):
+    """``calsync_events_total{type}``: the events this process wrote to the outbox."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        """The counts so far."""
+        family = CounterMetricFamily(
+            "calsync_events", "Events written to the outbox, by type.", labels=["type"]
+        )
+        for event_type, count in sorted(self._counts().items()):
+            family.add_metric([event_type], count)
+        yield family

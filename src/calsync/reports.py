@@ -66,12 +66,13 @@ def conflicts(
     memory stays bounded however many there are.
     """
     ids = [product_id] if product_id is not None else product_ids(session)
-    return _find_conflicts(session, ids, now=now)
+    return conflicts_of(session, ids, now=now)
 
 
-def _find_conflicts(
+def conflicts_of(
     session: Session, ids: Sequence[uuid.UUID], *, now: datetime
 ) -> list[dict[str, Any]]:
+    """The conflicts of these products (with their whole groups loaded), as :func:`conflicts`."""
     today = now.astimezone(UTC).date()
     found: list[Conflict] = []
     for start in range(0, len(ids), _PRODUCTS_AT_ONCE):
@@ -140,7 +141,7 @@ class ConflictCache:
         if not missing:
             return found
         computed: dict[uuid.UUID, list[dict[str, Any]]] = {p: [] for p in missing}
-        for conflict in _find_conflicts(session, missing, now=now):
+        for conflict in conflicts_of(session, missing, now=now):
             computed[uuid.UUID(conflict["product_id"])].append(conflict)
         with self._lock:
             for product_id, conflicts_of_product in computed.items():

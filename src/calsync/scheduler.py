@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from dataclasses import asdict, astuple
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -183,20 +184,20 @@ class Dispatcher:
         self._metrics.last_success_age.set((now - oldest).total_seconds() if oldest else 0)
 
     async def prune(self) -> None:
-        """Delete sync runs and feed-read records older than ``sync.history_days``."""
+        """Delete sync runs, feed reads, changes and events older than ``sync.history_days``."""
         before = self._clock() - timedelta(days=self._settings.sync.history_days)
 
-        def prune() -> tuple[int, int]:
+        def prune() -> history.Pruned:
             with self._store.write() as session:
                 return history.prune(session, before=before)
 
         try:
-            runs, reads = await asyncio.to_thread(prune)
+            pruned = await asyncio.to_thread(prune)
         except CalsyncError as exc:
             log.warning("history.prune_failed", error=str(exc))
             return
-        if runs or reads:
-            log.info("history.pruned", sync_runs=runs, feed_reads=reads, before=before.isoformat())
+        if any(astuple(pruned)):
+            log.info("history.pruned", **asdict(pruned), before=before.isoformat())
 
     async def shutdown(self, grace_seconds: float) -> None:
         """Stop claiming, let in-flight syncs finish within the grace, abandon the rest.

@@ -33,7 +33,7 @@ from calsync.store import products as stored_products
 from calsync.store.db import Store
 from calsync.store.models import Booking
 from calsync.web.app import create_app
-from conftest import NOW, link_products, make_settings, postgres_schema_url
+from conftest import NOW, TEST_CAUSE, link_products, make_settings, postgres_schema_url
 from daemon_process import wait_until
 
 NIGHTS = 8
@@ -227,7 +227,7 @@ def _book(product_id: uuid.UUID) -> Callable[[Session], None]:
             datetime.fromisoformat(ends_at).replace(tzinfo=UTC),
             all_day=True,
         )
-        bookings.add(session, WriteContext(now=NOW), [new])
+        bookings.add(session, WriteContext(now=NOW, cause=TEST_CAUSE), [new])
 
     return work
 

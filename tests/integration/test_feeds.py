@@ -33,7 +33,7 @@ from calsync.store.models import Booking, Product
 from calsync.sync import sync_calendar
 from calsync.web.app import create_app
 from calsync.web.feeds import accepts_gzip
-from conftest import NOW, make_settings, parse_options, remove_calendar
+from conftest import NOW, TEST_CAUSE, make_settings, parse_options, remove_calendar
 
 
 @pytest.fixture
@@ -430,7 +430,7 @@ def test_a_product_change_moves_its_feed_version(store, app_parts, changes, show
     first = client.get(feed_path(product.feed_token))
     with store.write() as session:
         products.update(
-            session, WriteContext(now=NOW), [stored_products.get_product(session, product.id)],
+            session, WriteContext(now=NOW, cause=TEST_CAUSE), [stored_products.get_product(session, product.id)],
             changes,
         )  # fmt: skip
     again = client.get(feed_path(product.feed_token))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,14 +24,9 @@ from calsync.store.models import Booking, ExternalCalendar, SyncRun
 from calsync.sync import SyncResult, sync_calendar
 from calsync.web.app import create_app
 from conftest import NOW, add_calendar, calendar, make_settings, request_sync
+from syncing import bookings, run, stay
 
 AIRBNB = "PRODID;X-RICAL-TZSOURCE=TZINFO:-//Airbnb Inc//Hosting Calendar 1.0//EN\r\n"
-
-
-def stay(
-    uid: str, start: str, end: str, summary: str = "Reserved", stamp: str = "20261115T120000Z"
-) -> str:
-    return f"UID:{uid}\nDTSTAMP:{stamp}\nDTSTART;VALUE=DATE:{start}\nDTEND;VALUE=DATE:{end}\nSUMMARY:{summary}"
 
 
 THREE_STAYS = [
@@ -54,27 +48,6 @@ def product_calendar(store, feed_server):
             time_offset=0, active=True, now=NOW,
         )  # fmt: skip
         return cal.id
-
-
-def run(store, settings, calendar_id, clock, **fetch) -> SyncResult:
-    fetch_settings = settings.fetch.model_copy(update=fetch) if fetch else settings.fetch
-
-    async def go() -> SyncResult:
-        async with FeedFetcher(fetch_settings) as fetcher:
-            return await sync_calendar(
-                calendar_id, store=store, fetcher=fetcher, settings=settings, clock=clock
-            )
-
-    return asyncio.run(go())
-
-
-def bookings(store, calendar_id) -> dict[str, tuple[uuid.UUID, str, str]]:
-    with store.read() as session:
-        rows = session.scalars(select(Booking).where(Booking.external_calendar_id == calendar_id))
-        return {
-            b.source_key: (b.id, b.starts_at.date().isoformat(), b.ends_at.date().isoformat())
-            for b in rows
-        }
 
 
 def status(store, calendar_id) -> ExternalCalendar:

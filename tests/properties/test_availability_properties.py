@@ -36,7 +36,7 @@ from calsync.services import bookings
 from calsync.services.context import WriteContext
 from calsync.store import products as stored_products
 from calsync.store.models import Booking, CapacityGroupDependency, Product
-from conftest import NOW, parse_options
+from conftest import NOW, TEST_CAUSE, parse_options
 
 SPAN = 10  # nights 0..9 are checked; a stay starts in them and may run past the end
 LONGEST = 4
@@ -275,7 +275,7 @@ def _store_world(store, world: World, stays: list[Stay]) -> None:
 
 def _book_and_undo(session, values: dict[str, object]) -> NoReturn:
     """Make the booking, then roll the transaction back (:class:`_Undo`) if it was not refused."""
-    bookings.add(session, WriteContext(now=NOW), [bookings.NewBooking(**values)])  # type: ignore[arg-type]
+    bookings.add(session, WriteContext(now=NOW, cause=TEST_CAUSE), [bookings.NewBooking(**values)])  # type: ignore[arg-type]
     raise _Undo
 
 

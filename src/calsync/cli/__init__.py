@@ -19,11 +19,13 @@ from typer.core import TyperGroup
 from calsync import __version__
 from calsync.cli.bookings import availability_command, bookings_app, conflicts_command
 from calsync.cli.calendars import calendars_app
+from calsync.cli.history import history_command
 from calsync.cli.keys import apikey_app
 from calsync.cli.output import CliContext, context
 from calsync.cli.products import feed_command, products_app
-from calsync.cli.sync import preview_command, sync_command
+from calsync.cli.sync import preview_command, replay_command, sync_command
 from calsync.cli.users import users_app
+from calsync.cli.webhooks import webhooks_app
 from calsync.config import load_settings
 from calsync.errors import BadRequest, CalsyncError, ConfigError
 from calsync.logging import configure_logging
@@ -59,11 +61,14 @@ app.add_typer(bookings_app, name="bookings")
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(users_app, name="users")
+app.add_typer(webhooks_app, name="webhooks")
 app.command("sync")(sync_command)
 app.command("preview")(preview_command)
+app.command("replay")(replay_command)
 app.command("feed")(feed_command)
 app.command("availability")(availability_command)
 app.command("conflicts")(conflicts_command)
+app.command("history")(history_command)
 
 
 def _version(value: bool) -> None:

@@ -7,6 +7,9 @@ prints exactly the fields the API answers with, a table a few of them.
 from __future__ import annotations
 
 import json
+import os
+import pwd
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from calsync.clock import utc_now
-from calsync.services.context import WriteContext
+from calsync.services.context import Cause, WriteContext
 from calsync.services.views import Views
 from calsync.store.db import Store
 
@@ -46,11 +49,20 @@ class CliContext:
 
     def write_context(self, *, force: bool = False) -> WriteContext:
         """A write at the current time, with the defaults and bounds of the settings."""
-        return WriteContext.of(self.settings, utc_now(), force=force)
+        return WriteContext.of(self.settings, utc_now(), cli_cause(), force=force)
 
     def views(self, store: Store) -> Views:
         """The resources' computed fields (feed and export URLs, readers, conflicts)."""
         return Views.of(store, self.settings)
+
+
+def cli_cause() -> Cause:
+    """The cause of this command's writes: ``cli:<user>@<host>``."""
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid without a name (a container's)
+        user = str(os.getuid())
+    return Cause.cli(f"{user}@{socket.gethostname()}")
 
 
 def context(ctx: typer.Context) -> CliContext:

@@ -1,10 +1,15 @@
-"""``calsync sync`` (sync calendars now) and ``calsync preview`` (what a feed would import)."""
+"""``calsync sync`` (sync calendars now), ``preview`` (what a feed would import), ``replay``.
+
+``replay`` and ``preview --calendar`` print the plan a sync would apply now to a
+calendar's stored bookings (:mod:`calsync.cli.plans`), writing nothing.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import uuid  # noqa: TC003 - Typer reads annotations at run time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,13 +19,14 @@ from rich.progress import Progress
 
 from calsync.cli.calendars import TransparentOption  # noqa: TC001 - Typer reads it at run time
 from calsync.cli.output import JsonOption, context, print_rows
+from calsync.cli.plans import print_plan, shown_time
 from calsync.clock import utc_now
 from calsync.core.ical_in import ParsedFeed, parse_feed
 from calsync.errors import InvalidFeed
 from calsync.fetch import FeedFetcher
 from calsync.services import calendars
 from calsync.services.fields import FEED_URL, TIMEZONE
-from calsync.sync import Syncer, SyncResult, parse_options
+from calsync.sync import DryRun, Syncer, SyncResult, parse_options
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -94,7 +100,13 @@ def _summary(result: SyncResult) -> str:
 
 def preview_command(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(help="A feed URL or a local .ics file.")],
+    source: Annotated[
+        str | None, typer.Argument(help="A feed URL or a local .ics file.", show_default=False)
+    ] = None,
+    calendar: Annotated[
+        uuid.UUID | None,
+        typer.Option(help="Fetch this calendar's feed now and print the plan a sync would apply."),
+    ] = None,
     time_offset: Annotated[int, typer.Option(help="Hours added to timed events.")] = 0,
     timezone: Annotated[str | None, typer.Option(help="Timezone for floating times.")] = None,
     now: Annotated[str | None, typer.Option(help="ISO 8601 instant to use as now.")] = None,
@@ -102,6 +114,14 @@ def preview_command(
     as_json: JsonOption = False,
 ) -> None:
     """Show what a feed would import, writing nothing; skipped events and warnings on stderr."""
+    if (source is None) == (calendar is None):
+        msg = "name a feed URL or file, or --calendar ID (not both)"
+        raise typer.BadParameter(msg)
+    if calendar is not None:
+        _plan_calendar(ctx, calendar, None, time_offset=None,
+                       transparent_events=transparent_events, as_json=as_json)  # fmt: skip
+        return
+    assert source is not None  # noqa: S101 - checked above
     settings = context(ctx).settings
     moment = _parse_now(now) if now else utc_now()
     zone = TIMEZONE.check("timezone", timezone or settings.products.default_timezone)
@@ -134,8 +154,8 @@ def preview_rows(parsed: ParsedFeed) -> list[dict[str, Any]]:
     return [
         {
             "key": block.key,
-            "start": _preview_time(block.starts_at, all_day=block.all_day),
-            "end": _preview_time(block.ends_at, all_day=block.all_day),
+            "start": shown_time(block.starts_at, block.all_day),
+            "end": shown_time(block.ends_at, block.all_day),
             "all_day": block.all_day,
             "summary": block.summary,
         }
@@ -143,8 +163,79 @@ def preview_rows(parsed: ParsedFeed) -> list[dict[str, Any]]:
     ]
 
 
-def _preview_time(moment: datetime, *, all_day: bool) -> str:
-    return moment.date().isoformat() if all_day else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+def replay_command(
+    ctx: typer.Context,
+    calendar_id: Annotated[uuid.UUID, typer.Argument(help="The external calendar.")],
+    run: Annotated[
+        uuid.UUID | None,
+        typer.Option(
+            "--run", help="The sync run whose fetched body to replay (default: the newest kept)."
+        ),
+    ] = None,
+    time_offset: Annotated[
+        int | None, typer.Option(help="Try another time offset (hours; default: the calendar's).")
+    ] = None,
+    transparent_events: TransparentOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-parse a kept fetched body and print the plan it would apply now; writes nothing.
+
+    Why was a booking deleted? Replay the run that deleted it. Try a setting before
+    changing it: ``--time-offset``, ``--transparent-events``.
+    """
+    _plan_calendar(ctx, calendar_id, run, time_offset=time_offset,
+                   transparent_events=transparent_events, as_json=as_json, kept=True)  # fmt: skip
+
+
+def _plan_calendar(
+    ctx: typer.Context,
+    calendar_id: uuid.UUID,
+    run_id: uuid.UUID | None,
+    *,
+    time_offset: int | None,
+    transparent_events: str | None,
+    as_json: bool,
+    kept: bool = False,
+) -> None:
+    """The plan of a kept body (``kept``) or of a fetch now, against the calendar's bookings."""
+    cli = context(ctx)
+    with cli.store() as store:
+        body = None
+        if kept:
+            with store.read() as session:
+                found = calendars.kept_body(session, calendar_id, run_id=run_id)
+            typer.echo(
+                f"replaying the body fetched {found.fetched_at:%Y-%m-%d %H:%M:%S} UTC "
+                f"(HTTP {found.http_status}, sync run {found.sync_run_id}, {found.outcome})",
+                err=True,
+            )
+            body = found.body
+        dry = asyncio.run(
+            _dry_run(store, cli.settings, calendar_id, body, time_offset, transparent_events)
+        )
+    print_plan(dry, as_json=as_json)
+
+
+async def _dry_run(
+    store: Store,
+    settings: Settings,
+    calendar_id: uuid.UUID,
+    body: bytes | None,
+    time_offset: int | None,
+    transparent_events: str | None,
+) -> DryRun:
+    async with FeedFetcher(settings.fetch) as fetcher:
+        syncer = Syncer(store, settings, fetcher, owner=None)
+        job = await syncer.job(calendar_id)
+        options = job.options
+        if time_offset is not None:
+            options = replace(options, time_offset_hours=time_offset)
+        if transparent_events is not None:
+            options = replace(options, transparent_events=transparent_events)  # type: ignore[arg-type]
+        job = replace(job, options=options)
+        if body is None:
+            body = (await fetcher.fetch(job.url)).body or b""
+        return await syncer.dry_run(job, body)
 
 
 async def _fetch_once(settings: Settings, url: str) -> bytes:

@@ -21,8 +21,10 @@ _MAX_NAME = 253
 _LABEL = re.compile(rb"[a-z0-9_-]+", re.IGNORECASE)
 
 
-def feed_url_problem(url: str) -> str | None:
-    """Why ``url`` is not a feed URL calsync can fetch, or None when it is.
+def feed_url_problem(
+    url: str, *, schemes: tuple[str, ...] = FEED_SCHEMES, what: str = "feed URL"
+) -> str | None:
+    """Why ``url`` is not a feed URL (``what``, of ``schemes``) calsync can fetch, or None.
 
     The reason names the host at most, never the URL's user info, path or query.
     """
@@ -33,9 +35,9 @@ def feed_url_problem(url: str) -> str | None:
     except ValueError as exc:
         return f"not a valid URL ({exc})"
     scheme = parts.scheme.lower()
-    if scheme not in FEED_SCHEMES:
+    if scheme not in schemes:
         shown = f"scheme {scheme}" if scheme else "no scheme"
-        return f"{shown}: a feed URL is {', '.join(FEED_SCHEMES[:-1])} or {FEED_SCHEMES[-1]}"
+        return f"{shown}: a {what} is {', '.join(schemes[:-1])} or {schemes[-1]}"
     if not host:
         return "the URL has no host"
     return host_problem(host)

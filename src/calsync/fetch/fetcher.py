@@ -1,4 +1,6 @@
-"""The fetcher: a conditional GET of a feed, redirects, caps and the errors it raises.
+"""The fetcher: a conditional GET of a feed, redirects, caps and the errors it raises; a POST.
+
+:meth:`FeedFetcher.post` sends a webhook through the same guard, pool and caps.
 
 Redirects are followed here, not by httpx: each hop is checked again by the
 guard (:func:`~calsync.fetch.guard.http_url`) and counted; its connection passes
@@ -49,7 +51,7 @@ from calsync.fetch.pool import PooledTransport
 from calsync.redact import redact_url
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
     from types import TracebackType
 
     from calsync.config import FetchSettings
@@ -76,6 +78,8 @@ class FetchedFeed:
     etag: str | None
     last_modified: str | None
     url: str
+    headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """The answer's headers, as sent (kept with the body for ``calsync replay``)."""
 
 
 class FeedFetcher:
@@ -145,6 +149,38 @@ class FeedFetcher:
             reason = f"took longer than {limit:g} s"
             raise FeedTooLarge(url=redact_url(url), reason=reason) from exc
 
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST ``body`` to ``url`` within the time cap and the guard; the answer's status.
+
+        Redirects are not followed (a 3xx is the answer), credentials in the URL
+        are sent as Basic auth, the answer's body is not read. A failure to get
+        an answer raises a :class:`~calsync.errors.FetchError`, as a fetch does.
+        """
+        limit = self._settings.timeout_seconds
+        target = http_url(url)
+        shown = redact_url(url)
+        sent = {"User-Agent": self._headers["User-Agent"], **headers}
+        credentials = _Credentials.of(target)
+        if credentials is not None:
+            sent["Authorization"] = credentials.header
+        request = httpx.Request(
+            "POST", _without_userinfo(target), headers=sent, content=body,
+            extensions=self._extensions,
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(limit):
+                response = await self._transport.handle_async_request(request)
+                await response.aclose()
+        except TimeoutError as exc:
+            raise FeedTooLarge(url=shown, reason=f"took longer than {limit:g} s") from exc
+        except AddressRefusedError as exc:
+            raise FeedBlocked(url=shown, reason=exc.reason) from exc
+        except UnresolvableError as exc:
+            raise FeedUnreachable(url=shown, reason=exc.reason) from exc
+        except httpx.HTTPError as exc:
+            raise _translate(exc, shown, self._settings) from exc
+        return response.status_code
+
     async def _follow(self, url: str, etag: str | None, last_modified: str | None) -> FetchedFeed:
         conditional: dict[str, str] = {}
         if etag is not None:
@@ -209,8 +245,9 @@ class FeedFetcher:
             raise _status_error(shown, response)
         body = await read_body(shown, response, self._settings.max_bytes)
         return FetchedFeed(
-            status=status, body=body, etag=etag, last_modified=last_modified, url=url
-        )
+            status=status, body=body, etag=etag, last_modified=last_modified, url=url,
+            headers=tuple(response.headers.items()),
+        )  # fmt: skip
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -17,9 +17,12 @@ from datetime import UTC, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from calsync.core.availability import Night, Occupant, nights_of
+from calsync.core.journal import Change, State, edit_kind
 from calsync.errors import BadRequest, Conflict, ImportedBooking, NotFound
+from calsync.services import issues
 from calsync.services.context import iso
 from calsync.services.fields import SUMMARY, UNITS, OneOf, at_index, check_exists
+from calsync.services.journal import Journal
 from calsync.store import bookings as store
 from calsync.store.calendars import calendar_names
 from calsync.store.models import BLOCKING_STATUSES, Booking
@@ -93,7 +96,25 @@ def add(
     for index, new in enumerate(bookings):
         with at_index(index if indexed else None):
             made.append(_add(session, ctx, new))
+    journal = Journal(session, ctx.cause, ctx.now)
+    for booking in made:
+        journal.record(
+            [Change(booking.id, "created", after=_state(booking))],
+            product_id=booking.product_id,
+            calendar_id=None,
+        )
+    journal.write()
+    _after_change(session, ctx, made)
     return made
+
+
+def _state(booking: Booking) -> State:
+    return State(booking.starts_at, booking.ends_at, booking.status)
+
+
+def _after_change(session: Session, ctx: WriteContext, bookings: Sequence[Booking]) -> None:
+    """Conflicts that a forced booking opened, or a change ended, are events."""
+    issues.after_bookings_changed(session, {b.product_id for b in bookings}, now=ctx.now)
 
 
 def _add(session: Session, ctx: WriteContext, new: NewBooking) -> Booking:
@@ -127,7 +148,9 @@ def update(
     check(changes)
     _refuse_imported(session, bookings, "changed")
     lock_groups(session, {booking.product_id for booking in bookings})
+    journal = Journal(session, ctx.cause, ctx.now)
     for booking in bookings:
+        state, summary = _state(booking), booking.summary
         before = (booking.starts_at, booking.ends_at, booking.units, booking.status)
         for name, value in changes.items():
             setattr(booking, name, value)
@@ -143,7 +166,13 @@ def update(
                             all_day=booking.all_day, units=booking.units,
                             exclude_id=booking.id)  # fmt: skip
         session.flush()
+        after = _state(booking)
+        if (after, booking.summary, booking.units) != (state, summary, before[2]):
+            change = Change(booking.id, edit_kind(state, after), before=state, after=after)
+            journal.record([change], product_id=booking.product_id, calendar_id=None)
+    journal.write()
     touch_feed_version(session, {booking.product_id for booking in bookings}, ctx.now)
+    _after_change(session, ctx, bookings)
 
 
 def cancel(session: Session, ctx: WriteContext, booking_id: uuid.UUID) -> Booking:
@@ -157,8 +186,18 @@ def delete(session: Session, ctx: WriteContext, bookings: Sequence[Booking]) -> 
     """Delete direct bookings (imported ones: 409)."""
     _refuse_imported(session, bookings, "deleted")
     product_ids = {booking.product_id for booking in bookings}
+    journal = Journal(session, ctx.cause, ctx.now)
+    journal.removing(booking.id for booking in bookings)
+    for booking in bookings:
+        journal.record(
+            [Change(booking.id, "deleted", before=_state(booking))],
+            product_id=booking.product_id,
+            calendar_id=None,
+        )
     store.delete_bookings(session, bookings)
+    journal.write()
     touch_feed_version(session, product_ids, ctx.now)
+    issues.after_bookings_changed(session, product_ids, now=ctx.now)
 
 
 def get(session: Session, booking_id: uuid.UUID) -> Booking:

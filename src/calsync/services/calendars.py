@@ -9,10 +9,16 @@ commit also notifies every replica).
 
 from __future__ import annotations
 
+import json
+import zlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from calsync.channels import registrable_domain
 from calsync.core.ical_in import TRANSPARENT_EVENTS, EventStatusSync
+from calsync.core.journal import Change, State
+from calsync.errors import NotFound
+from calsync.services import issues
 from calsync.services.fields import (
     FEED_URL,
     NAME,
@@ -22,6 +28,8 @@ from calsync.services.fields import (
     channel_name,
     check_exists,
 )
+from calsync.services.journal import Journal
+from calsync.store import bodies as store_bodies
 from calsync.store import bookings as store_bookings
 from calsync.store import calendars as store
 from calsync.store import history
@@ -155,19 +163,59 @@ def remove(
 ) -> dict[uuid.UUID, int]:
     """Delete calendars and the bookings imported from them; how many went with each.
 
-    The counts are also put in ``ctx.deleted_bookings``.
+    Each booking deleted is journaled. The counts are also put in ``ctx.deleted_bookings``.
     """
+    journal = Journal(session, ctx.cause, ctx.now)
+    journal_removals(journal, store_bookings.booking_states(
+        session, calendar_ids=[calendar.id for calendar in calendars]
+    ))  # fmt: skip
     for calendar in calendars:
         ctx.deleted_bookings[calendar.id] = store.delete_calendar(session, calendar, now=ctx.now)
+    journal.write()
+    issues.after_bookings_changed(session, {c.product_id for c in calendars}, now=ctx.now)
     return ctx.deleted_bookings
+
+
+def journal_removals(journal: Journal, states: Sequence[store_bookings.BookingState]) -> None:
+    """Note bookings about to go with their calendar or product as ``deleted``."""
+    journal.removing(state.id for state in states)
+    for state in states:
+        journal.record(
+            [Change(state.id, "deleted", state.source_key, before=_state(state))],
+            product_id=state.product_id,
+            calendar_id=state.external_calendar_id,
+        )
 
 
 def release(
     session: Session, ctx: WriteContext, calendar_id: uuid.UUID
 ) -> tuple[int, ExternalCalendar]:
     """Apply a calendar's held deletions now: how many bookings went, and the calendar."""
-    released = store_bookings.release_held(session, calendar_id, now=ctx.now)
-    return released, store.get_calendar(session, calendar_id)
+    calendar = store.get_calendar(session, calendar_id)
+    released = release_held(session, Journal(session, ctx.cause, ctx.now), calendar, now=ctx.now)
+    return released, calendar
+
+
+def release_held(
+    session: Session, journal: Journal, calendar: ExternalCalendar, *, now: datetime
+) -> int:
+    """Apply a calendar's held deletions, journaled as ``released``; how many bookings went."""
+    held = store_bookings.booking_states(session, calendar_ids=[calendar.id], held_only=True)
+    journal.removing(state.id for state in held)
+    released = store_bookings.release_held(session, calendar.id, now=now)
+    journal.record(
+        [Change(s.id, "released", s.source_key, before=_state(s)) for s in held],
+        product_id=calendar.product_id,
+        calendar_id=calendar.id,
+    )
+    journal.write()
+    if released:
+        issues.after_bookings_changed(session, [calendar.product_id], now=now)
+    return released
+
+
+def _state(state: store_bookings.BookingState) -> State:
+    return State(state.starts_at, state.ends_at, state.status)
 
 
 def request_sync(session: Session, ctx: WriteContext, calendar_id: uuid.UUID) -> ExternalCalendar:
@@ -175,6 +223,34 @@ def request_sync(session: Session, ctx: WriteContext, calendar_id: uuid.UUID) ->
     calendar = store.request_sync(store.get_calendar(session, calendar_id), now=ctx.now)
     ctx.wake = True
     return calendar
+
+
+@dataclass(frozen=True, slots=True)
+class KeptBody:
+    """A feed as a sync fetched it: when, by which run, its answer, and the bytes."""
+
+    sync_run_id: uuid.UUID | None
+    fetched_at: datetime
+    outcome: str
+    http_status: int | None
+    headers: dict[str, str]
+    digest: str
+    body: bytes
+
+
+def kept_body(
+    session: Session, calendar_id: uuid.UUID, *, run_id: uuid.UUID | None = None
+) -> KeptBody:
+    """The calendar's newest kept body, or the one fetched by that sync run; else NotFound."""
+    store.get_calendar(session, calendar_id)
+    found = store_bodies.find_body(session, calendar_id, run_id=run_id)
+    if found is None:
+        what = f"fetched body of sync run {run_id}" if run_id else "fetched body kept"
+        raise NotFound(kind=what, ident=str(calendar_id))
+    return KeptBody(
+        found.sync_run_id, found.fetched_at, found.outcome, found.http_status,
+        json.loads(found.headers), found.digest, zlib.decompress(found.body),
+    )  # fmt: skip
 
 
 def get(session: Session, calendar_id: uuid.UUID) -> ExternalCalendar:

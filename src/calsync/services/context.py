@@ -51,11 +51,44 @@ class BookingBounds:
                 )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """Why bookings change, as the journal records it: a sync run, or who wrote.
+
+    An actor is ``api_key:<id>``, ``cli:<user@host>`` or ``ui:<username>``.
+    """
+
+    sync_run_id: uuid.UUID | None = None
+    actor: str | None = None
+
+    @classmethod
+    def api_key(cls, key_id: uuid.UUID) -> Cause:
+        """A write through the REST API with this key."""
+        return cls(actor=f"api_key:{key_id}")
+
+    @classmethod
+    def cli(cls, user_at_host: str) -> Cause:
+        """A ``calsync`` command run by ``user@host``."""
+        return cls(actor=f"cli:{user_at_host}")
+
+    @classmethod
+    def ui(cls, username: str) -> Cause:
+        """A write through the web UI by this user."""
+        return cls(actor=f"ui:{username}")
+
+    def as_json(self) -> dict[str, str | None]:
+        """The cause as an event shows it."""
+        run = str(self.sync_run_id) if self.sync_run_id is not None else None
+        return {"sync_run_id": run, "actor": self.actor}
+
+
 @dataclass
 class WriteContext:
-    """The moment and defaults of one write, and what the write asks of the edge afterwards."""
+    """The moment, cause and defaults of one write, and what it asks of the edge afterwards."""
 
     now: datetime
+    cause: Cause
+    """Who writes: recorded with every booking change (:mod:`calsync.services.journal`)."""
     default_timezone: str = "UTC"
     """``timezone`` of a new product that does not say (``products.default_timezone``)."""
     default_transparent_events: str = "block"
@@ -70,10 +103,13 @@ class WriteContext:
     """Set by a removal of calendars: the bookings deleted with each, by calendar id."""
 
     @classmethod
-    def of(cls, settings: Settings, now: datetime, *, force: bool = False) -> WriteContext:
+    def of(
+        cls, settings: Settings, now: datetime, cause: Cause, *, force: bool = False
+    ) -> WriteContext:
         """A context with the defaults and bounds of ``settings``, as the API builds it."""
         return cls(
             now=now,
+            cause=cause,
             default_timezone=settings.products.default_timezone,
             default_transparent_events=settings.sync.transparent_events,
             force=force,

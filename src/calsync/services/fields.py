@@ -140,17 +140,19 @@ _URL_PATTERN = (
 
 @dataclass(frozen=True, slots=True)
 class FeedUrl:
-    """A feed URL calsync can fetch (:func:`~calsync.core.feed_url.feed_url_problem`)."""
+    """A URL calsync can fetch (:func:`~calsync.core.feed_url.feed_url_problem`) of some schemes."""
 
     max_length: int = 2048
+    schemes: tuple[str, ...] = FEED_SCHEMES
+    what: str = "feed URL"
 
     def check(self, field: str, value: str) -> str:
         """``value``, or a 400 with the reason; the URL in it is redacted."""
         if len(value) > self.max_length:
             raise refuse(field, f"expected 0 to {self.max_length} characters")
-        problem = feed_url_problem(value)
+        problem = feed_url_problem(value, schemes=self.schemes, what=self.what)
         if problem is not None:
-            raise refuse(field, f"not a feed URL: {problem} ({redact_url(value)[:200]})")
+            raise refuse(field, f"not a {self.what}: {problem} ({redact_url(value)[:200]})")
         return value
 
     def schema(self) -> dict[str, Any]:
@@ -179,6 +181,8 @@ UNITS = Integer(minimum=1)
 """A capacity, or the units a booking or an imported block takes."""
 TIMEZONE = Timezone()
 FEED_URL = FeedUrl()
+WEBHOOK_URL = FeedUrl(schemes=("http", "https"), what="webhook URL")
+"""Where events are sent: checked as feed URLs are, ``http`` or ``https`` only."""
 TIME_OFFSET_LIMIT = 48
 TIME_OFFSET = Integer(minimum=-TIME_OFFSET_LIMIT, maximum=TIME_OFFSET_LIMIT)
 """``time_offset`` is hours, from -48 to 48: enough for any channel's timezone mistake."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from calsync.core.availability import Graph
 from calsync.errors import Conflict, NotFound
+from calsync.services import issues
 from calsync.services.fields import check_exists
 from calsync.store import products as store
 
@@ -42,6 +43,7 @@ def link(
     _check_link(session, accumulator_id, element_id)
     made = store.add_link(session, accumulator_id, element_id, now=ctx.now)
     store.touch_feed_version(session, [accumulator_id, element_id], ctx.now)
+    issues.after_bookings_changed(session, [accumulator_id, element_id], now=ctx.now)
     return made
 
 
@@ -66,7 +68,9 @@ def update(
             setattr(row, name, value)
         row.updated_at = ctx.now
         session.flush()
-        store.touch_feed_version(session, {*before, row.accumulator_id, row.element_id}, ctx.now)
+        ends = {*before, row.accumulator_id, row.element_id}
+        store.touch_feed_version(session, ends, ctx.now)
+        issues.after_bookings_changed(session, ends, now=ctx.now)
 
 
 def unlink(
@@ -86,6 +90,7 @@ def delete(session: Session, ctx: WriteContext, links: Sequence[CapacityGroupDep
     ends = {end for row in links for end in (row.accumulator_id, row.element_id)}
     store.delete_links(session, links)
     store.touch_feed_version(session, ends, ctx.now)
+    issues.after_bookings_changed(session, ends, now=ctx.now)
 
 
 def _check_products(ends: LinkChanges, session: Session) -> None:

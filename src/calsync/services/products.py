@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from calsync.errors import Conflict
+from calsync.services import issues
+from calsync.services.calendars import journal_removals
 from calsync.services.fields import NAME, TIMEZONE, UNITS
+from calsync.services.journal import Journal
 from calsync.store import products as store
+from calsync.store.bookings import booking_states
 from calsync.store.history import FeedReader, feed_readers
 
 if TYPE_CHECKING:
@@ -78,6 +82,8 @@ def update(
         product.updated_at = ctx.now
     session.flush()
     store.touch_feed_version(session, changed, ctx.now)
+    if "capacity" in changes:
+        issues.after_bookings_changed(session, changed, now=ctx.now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +114,12 @@ def remove(
                          "bookings": held[1]},
             )  # fmt: skip
         calendars, bookings = calendars + held[0], bookings + held[1]
+    ids = [product.id for product in products]
+    journal = Journal(session, ctx.cause, ctx.now)
+    journal_removals(journal, booking_states(session, product_ids=ids))
     store.delete_products(session, products, now=ctx.now)
+    journal.write()
+    issues.after_bookings_changed(session, ids, now=ctx.now)
     return Removed(calendars, bookings)
 
 

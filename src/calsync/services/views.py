@@ -10,6 +10,7 @@ process.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
     from calsync.config import Settings
     from calsync.store.db import Store
-    from calsync.store.models import Base, ExternalCalendar, Product
+    from calsync.store.models import Base, ExternalCalendar, Product, WebhookEndpoint
 
     Computed = Callable[[Sequence[Any]], Callable[[Any], dict[str, Any]]]
     """Given an answer's rows, a function of a row giving its computed fields."""
@@ -35,6 +36,7 @@ HIDDEN: Mapping[str, frozenset[str]] = {
         {"etag", "last_modified", "content_digest", "prodid", "lease_owner", "lease_expires_at"}
     ),
     "api_keys": frozenset({"hashed_secret"}),
+    "webhook_endpoints": frozenset({"secret"}),
 }
 """Internal columns, by table: never shown, never written."""
 
@@ -47,10 +49,29 @@ COMPUTED_SCHEMA: Mapping[str, Mapping[str, dict[str, Any]]] = {
         "feed_url": {"type": "string", "format": "uri"},
         "stale_readers": {"type": "array", "items": {"type": "string"}},
     },
+    "webhook_endpoints": {
+        "events": {"type": "array", "items": {"type": "string"}},
+        "secret": {"type": "string"},
+    },
 }
 """The computed fields of each resource, with their JSON schema."""
 
 _COMMON = ("id", "created_at", "updated_at")
+
+
+REVEALED = "_calsync_revealed_secret"
+"""The attribute of a just created webhook endpoint that holds its secret, shown this once."""
+
+
+def shown_secret(endpoint: WebhookEndpoint) -> str:
+    """An endpoint's secret in full right after it was created, then masked (``whsec_…abcd``)."""
+    revealed: str | None = getattr(endpoint, REVEALED, None)
+    return revealed if revealed is not None else f"whsec_…{endpoint.secret[-4:]}"
+
+
+def _endpoint_fields(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    """An endpoint's events as a list, and its secret: in full once, at creation; then masked."""
+    return {"events": json.loads(endpoint.events), "secret": shown_secret(endpoint)}
 
 
 def shown_columns(model: type[Base]) -> tuple[str, ...]:
@@ -135,6 +156,7 @@ class Views:
         return {
             "products": lambda _rows: self._product_fields,
             "external_calendars": self._calendar_fields,
+            "webhook_endpoints": lambda _rows: _endpoint_fields,
         }
 
     def resources(self, rows: Sequence[Base]) -> list[dict[str, Any]]:

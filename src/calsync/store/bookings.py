@@ -10,7 +10,8 @@ takes the caller's session, so a sync stays one transaction.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, true, update
@@ -24,7 +25,7 @@ from calsync.store.products import dependency_links, touch_feed_version
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-    from datetime import date, datetime
+    from datetime import date
 
     from sqlalchemy.orm import Session
 
@@ -81,6 +82,48 @@ def bookings_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> Sequence[Book
         return []
     query = select(Booking).where(Booking.id.in_(wanted)).order_by(Booking.starts_at, Booking.id)
     return session.scalars(query).all()
+
+
+def load_bookings(session: Session, ids: Iterable[uuid.UUID]) -> list[Booking]:
+    """These bookings (those that exist), read in chunks of ids, in no particular order."""
+    wanted = list(dict.fromkeys(ids))
+    return [
+        booking
+        for chunk in _chunks(wanted)
+        for booking in session.scalars(select(Booking).where(Booking.id.in_(chunk)))
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class BookingState:
+    """A booking's place, key, interval and status: what the journal says of one that goes."""
+
+    id: uuid.UUID
+    product_id: uuid.UUID
+    external_calendar_id: uuid.UUID | None
+    source_key: str | None
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+
+
+def booking_states(
+    session: Session,
+    *,
+    calendar_ids: Iterable[uuid.UUID] = (),
+    product_ids: Iterable[uuid.UUID] = (),
+    held_only: bool = False,
+) -> list[BookingState]:
+    """The bookings imported from these calendars, or of these products (held ones only)."""
+    calendars, products = list(calendar_ids), list(product_ids)
+    query = select(
+        Booking.id, Booking.product_id, Booking.external_calendar_id, Booking.source_key,
+        Booking.starts_at, Booking.ends_at, Booking.status,
+    ).where(
+        or_(Booking.external_calendar_id.in_(calendars), Booking.product_id.in_(products)),
+        Booking.delete_held_at.is_not(None) if held_only else true(),
+    )  # fmt: skip
+    return [BookingState(*row) for row in session.execute(query)]
 
 
 def delete_bookings(session: Session, bookings: Sequence[Booking]) -> None:

@@ -305,6 +305,15 @@ def count_due(session: Session, *, now: datetime) -> int:
     return int(session.scalar(select(func.count()).where(_due(now))) or 0)
 
 
+def stale_calendars(session: Session, *, before: datetime) -> Sequence[ExternalCalendar]:
+    """Active calendars without a successful sync since ``before`` (since added, if never)."""
+    query = select(ExternalCalendar).where(
+        ExternalCalendar.active.is_(True),
+        func.coalesce(ExternalCalendar.last_synced, ExternalCalendar.created_at) < before,
+    )
+    return session.scalars(query).all()
+
+
 def oldest_success(session: Session) -> datetime | None:
     """The oldest ``last_synced`` among active calendars: how stale the stalest one is."""
     return session.scalar(

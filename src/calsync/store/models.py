@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -256,6 +257,161 @@ class LoginFailure(Base):
     key: Mapped[str] = mapped_column(String(200), unique=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class BookingChange(Base):
+    """One change of one booking, written in the transaction that made it: the journal.
+
+    Its cause is the sync run that made it (``sync_run_id``) or the actor who wrote
+    it (``api_key:<id>``, ``cli:<user@host>``, ``ui:<username>``). No foreign keys:
+    the journal outlives the bookings, calendars and products it tells of.
+    """
+
+    __tablename__ = "booking_changes"
+    __table_args__ = (
+        Index("ix_booking_changes_booking_id_changed_at", "booking_id", "changed_at"),
+        Index("ix_booking_changes_product_id_changed_at", "product_id", "changed_at"),
+        Index("ix_booking_changes_external_calendar_id", "external_calendar_id"),
+        Index("ix_booking_changes_sync_run_id", "sync_run_id"),
+        Index("ix_booking_changes_created_at_id", "created_at", "id"),
+    )
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    product_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    external_calendar_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(String(16))
+    """created, updated, cancelled, deleted, held, released or rekeyed (README: History)."""
+    source_key: Mapped[str | None] = mapped_column(Text)
+    starts_at_before: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ends_at_before: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    starts_at_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ends_at_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    status_before: Mapped[str | None] = mapped_column(String(16))
+    status_after: Mapped[str | None] = mapped_column(String(16))
+    sync_run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor: Mapped[str | None] = mapped_column(String(300))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Event(Base):
+    """The transactional outbox: an event, written in the transaction of what it tells."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_created_at_id", "created_at", "id"),)
+
+    type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[str] = mapped_column(Text)
+    """The event's ``data`` as JSON text."""
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebhookEndpoint(Base):
+    """A URL that receives events as Standard Webhooks."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_created_at_id", "created_at", "id"),)
+
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[str] = mapped_column(Text, default="[]")
+    """The event types it wants as a JSON list; empty: all."""
+    secret: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When its deliveries started failing (None: the last one succeeded)."""
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookMessage(Base):
+    """One event to hand to one endpoint (NULL: to the people of ``alerts.notify``), until done.
+
+    Claimed into a lease as syncs are; retried with backoff until it is
+    delivered or given up.
+    """
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (
+        Index("ix_webhook_messages_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_webhook_messages_event_id", "event_id"),
+        Index("ix_webhook_messages_endpoint_id", "endpoint_id"),
+    )
+
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    """``pending``, ``delivered``, ``failed`` (given up) or ``skipped`` (no alerts.notify)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver one event: how it went."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint_id_attempted_at", "endpoint_id", "attempted_at"),
+        Index("ix_webhook_deliveries_created_at_id", "created_at", "id"),
+    )
+
+    endpoint_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    event_type: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    """``success`` or ``failed``."""
+    response_code: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OpenIssue(Base):
+    """A state that is on until it is over (a conflict, a stale calendar or reader): once each.
+
+    Its event is emitted by the transaction that inserts it, its end by the one
+    that deletes it; the unique key makes either happen once, whatever the replicas.
+    """
+
+    __tablename__ = "open_issues"
+    __table_args__ = (
+        UniqueConstraint("kind", "key"),
+        Index("ix_open_issues_product_id", "product_id"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(300))
+    product_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    data: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class FetchedBody(Base):
+    """A feed as it was fetched (zlib-compressed), kept to replay: why did that change?"""
+
+    __tablename__ = "fetched_bodies"
+    __table_args__ = (
+        Index("ix_fetched_bodies_external_calendar_id_fetched_at", "external_calendar_id",
+              "fetched_at"),
+    )  # fmt: skip
+
+    external_calendar_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("external_calendars.id", ondelete="CASCADE")
+    )
+    sync_run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    headers: Mapped[str] = mapped_column(Text, default="{}")
+    digest: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the body as fetched (uncompressed)."""
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 SYNC_CHANNEL = "calsync_sync"

@@ -8,7 +8,12 @@ run each claimed :class:`SyncJob` with :meth:`Syncer.sync`. Its parts:
   claimed, in one query for many; the fetch and the parse, whose failure is a
   value, never a raise.
 * :mod:`calsync.sync.record`: the outcome written in one transaction per sync
-  (bookings, the calendar's status and a sync run), many syncs a transaction.
+  (bookings, the calendar's status and a sync run, the journal of its changes
+  and their events), many syncs a transaction; :mod:`calsync.sync.telling`: the
+  body kept for ``replay`` and the calendar's events, in that transaction.
+
+:meth:`Syncer.dry_run` plans a body against a calendar's bookings and writes
+nothing (``calsync replay``, ``preview --calendar``).
 
 A 429 or 503 with ``Retry-After`` pauses every calendar of that feed host in
 this process until then (no fetch of the host is claimed), not only the one
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Self
 
@@ -42,6 +48,7 @@ from calsync.sync.record import (
     SyncRecorder,
     SyncResult,
     anonymous_summary,
+    plan_against,
 )
 
 if TYPE_CHECKING:
@@ -53,10 +60,13 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from calsync.config import Settings
+    from calsync.core.diff import Plan, StoredBooking
+    from calsync.core.ical_in import ParsedFeed
     from calsync.fetch import FeedFetcher
     from calsync.store.db import Store
 
 __all__ = [
+    "DryRun",
     "SyncJob",
     "SyncResult",
     "Syncer",
@@ -66,6 +76,17 @@ __all__ = [
 ]
 
 log = structlog.get_logger("calsync.sync")
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """What a sync of a body would do now, written nowhere: the plan, the bookings, the parse."""
+
+    plan: Plan
+    existing: dict[uuid.UUID, StoredBooking]
+    parsed: ParsedFeed
+
+
 _LEASE_OWNERS_EVERY = timedelta(seconds=1)
 """At most this often the owners of valid leases are read to find those that are gone."""
 
@@ -238,6 +259,19 @@ class Syncer:
             self._settings, job.options.now, self._clock(), duration_ms, self.owner
         )
         return FinishedSync(job, read, recording)
+
+    async def dry_run(self, job: SyncJob, body: bytes) -> DryRun:
+        """Parse ``body`` as the job's calendar and plan it against its stored bookings; no write.
+
+        What ``calsync replay`` (a kept body) and ``preview --calendar`` (a fetch now) print.
+        """
+        parsed = await self._parse(body, job.options)
+
+        def plan() -> DryRun:
+            with self._store.read() as session:
+                return DryRun(*plan_against(session, job, parsed, self._settings), parsed)
+
+        return await asyncio.to_thread(plan)
 
     async def close(self) -> None:
         """Wait until every result handed in so far is written."""

@@ -78,6 +78,9 @@ class Fetched:
     digest: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    body: bytes | None = None
+    """The body, when it was parsed (it changed): kept for ``calsync replay``."""
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 async def parse_in_thread(body: bytes, options: ParseOptions) -> ParsedFeed:
@@ -136,6 +139,8 @@ async def fetch_and_parse(feed: SyncJob, fetcher: FeedFetcher, parse: Parser) ->
         digest=digest,
         etag=fetched.etag,
         last_modified=fetched.last_modified,
+        body=body if parsed is not None else None,
+        headers=fetched.headers,
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import uuid
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -23,20 +24,26 @@ import structlog
 
 from calsync.core.diff import DeletionGuard, Plan, plan_sync
 from calsync.core.ical_in import OUTSIDE_WINDOW, ParsedFeed
+from calsync.core.journal import plan_changes
 from calsync.core.schedule import SyncSchedule
 from calsync.redact import redact_url
+from calsync.services import calendars as calendar_service
+from calsync.services import issues
+from calsync.services.context import Cause, iso
+from calsync.services.journal import Journal
 from calsync.store import bookings as stored_bookings
 from calsync.store import calendars as stored_calendars
 from calsync.store import history
 from calsync.sync.read import Fetched, Outcome, SyncJob, crash_message
+from calsync.sync.telling import failing, keep_body, recovered
 
 if TYPE_CHECKING:
-    import uuid
     from collections.abc import Callable, Mapping, Sequence
 
     from sqlalchemy.orm import Session
 
     from calsync.config import Settings
+    from calsync.core.diff import StoredBooking
     from calsync.store.db import Store
     from calsync.store.models import ExternalCalendar
 
@@ -64,6 +71,8 @@ class SyncResult:
     duration_ms: int = 0
     unwritten: bool = False
     """True when nothing was written (the lease was lost, or the database refused)."""
+    run_id: uuid.UUID | None = None
+    """The id of the sync run written (its booking changes name it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,20 +227,23 @@ def _record_in(
     feed, read, record = item.feed, item.read, item.recording
     result = SyncResult(
         feed.id, read.outcome, http_status=read.http_status, error=read.error,
-        duration_ms=record.duration_ms,
+        duration_ms=record.duration_ms, run_id=uuid.uuid4(),
     )  # fmt: skip
     calendar = calendars.get(feed.id) or stored_calendars.get_calendar(session, feed.id)
     if record.lease_owner is not None and calendar.lease_owner != record.lease_owner:
         holder = calendar.lease_owner or "nobody"
         log.warning("sync.lease_lost", calendar_id=str(feed.id), owner=record.lease_owner)
         return _unwritten(item, f"the lease of {calendar.id} is held by {holder}")
+    journal = Journal(session, Cause(sync_run_id=result.run_id), feed.options.now)
     if read.outcome == "failed":
-        _record_failure(calendar, read, record)
+        _record_failure(session, calendar, read, record)
     else:
+        recovered(session, calendar, record)
         if read.parsed is not None:
-            result = _apply(session, calendar, feed, read.parsed, result, record.settings)
+            result = _apply(session, journal, calendar, feed, read.parsed, result, record.settings)
         else:
-            result = _confirm_unchanged(session, calendar, result, feed.options.now)
+            result = _confirm_unchanged(session, journal, calendar, result, feed.options.now)
+        keep_body(session, item, result)
         calendar.content_digest = read.digest
         calendar.last_synced = record.finished_at
         calendar.failure_count = 0
@@ -242,8 +254,9 @@ def _record_in(
 
 
 def _confirm_unchanged(
-    session: Session, calendar: ExternalCalendar, result: SyncResult, now: datetime
-) -> SyncResult:
+    session: Session, journal: Journal, calendar: ExternalCalendar, result: SyncResult,
+    now: datetime,
+) -> SyncResult:  # fmt: skip
     """A feed that is as it was (304, or the same digest): the last failure is over.
 
     Deletions held by the last fetch are confirmed: this one shows the same absence.
@@ -251,14 +264,17 @@ def _confirm_unchanged(
     calendar.error = None
     if calendar.held_since is None:
         return result
-    deleted = stored_bookings.release_held(session, calendar.id, now=now)
+    deleted = calendar_service.release_held(session, journal, calendar, now=now)
     log.info("sync.held_confirmed", calendar_id=str(calendar.id), deleted=deleted)
     return replace(result, outcome="changed", deleted=deleted)
 
 
-def _record_failure(calendar: ExternalCalendar, read: Fetched, record: Recording) -> None:
+def _record_failure(
+    session: Session, calendar: ExternalCalendar, read: Fetched, record: Recording
+) -> None:
     calendar.error = read.error
     calendar.failure_count += 1
+    failing(session, calendar, record)
     disable_after = timedelta(days=record.settings.sync.disable_after_days)
     failing_since = calendar.last_synced or calendar.created_at
     if disable_after and record.finished_at - failing_since >= disable_after:
@@ -305,26 +321,39 @@ def _schedule_next(calendar: ExternalCalendar, read: Fetched, record: Recording)
         calendar.lease_expires_at = None
 
 
+def plan_against(
+    session: Session, feed: SyncJob, parsed: ParsedFeed, settings: Settings
+) -> tuple[Plan, dict[uuid.UUID, StoredBooking]]:
+    """The plan that makes the calendar's stored bookings match ``parsed``, and those bookings.
+
+    What a sync applies, and what ``replay`` and ``preview --calendar`` print.
+    """
+    bookings = stored_bookings.imported_bookings(session, feed.id)
+    plan = plan_sync(
+        list(bookings.values()),
+        parsed.blocks,
+        now=feed.options.now,
+        window_start=feed.options.window_start,
+        window_end=feed.options.window_end,
+        prodid_changed=feed.prodid is not None and parsed.prodid != feed.prodid,
+        guard=DeletionGuard(max_delete_fraction=settings.sync.max_delete_fraction),
+    )
+    return plan, bookings
+
+
 def _apply(
     session: Session,
+    journal: Journal,
     calendar: ExternalCalendar,
     feed: SyncJob,
     parsed: ParsedFeed,
     result: SyncResult,
     settings: Settings,
 ) -> SyncResult:
-    """Plan against the stored bookings and apply the plan, in the caller's transaction."""
+    """Plan against the stored bookings and apply the plan, journaled, in one transaction."""
     now = feed.options.now
-    bookings = stored_bookings.imported_bookings(session, calendar.id)
-    plan = plan_sync(
-        list(bookings.values()),
-        parsed.blocks,
-        now=now,
-        window_start=feed.options.window_start,
-        window_end=feed.options.window_end,
-        prodid_changed=feed.prodid is not None and parsed.prodid != feed.prodid,
-        guard=DeletionGuard(max_delete_fraction=settings.sync.max_delete_fraction),
-    )
+    plan, bookings = plan_against(session, feed, parsed, settings)
+    journal.removing(action.booking_id for action in plan.deletes)
     touched = stored_bookings.apply_plan(session, calendar, bookings, plan, now=now)
     echoes = stored_bookings.mark_echoes(
         session,
@@ -338,11 +367,24 @@ def _apply(
     _log_feed_problems(feed, parsed)
     calendar.prodid = parsed.prodid
     calendar.event_count = len(parsed.blocks)
+    journal.record(
+        plan_changes(plan, bookings, touched[len(plan.updates) :]),
+        product_id=calendar.product_id,
+        calendar_id=calendar.id,
+    )
+    journal.write()
     if plan.changes_bookings:
         calendar.updated_at = now
+        issues.after_bookings_changed(session, [calendar.product_id], now=now)
     if plan.holds:
+        newly_held = calendar.held_since is None
         calendar.held_since = calendar.held_since or now
         calendar.error = _held_message(plan, calendar.id)
+        if newly_held:
+            issues.calendar_event(
+                session, "calendar.held", calendar, now=now, since=iso(now),
+                held_deletes=len(plan.holds), reason=plan.hold_reason,
+            )  # fmt: skip
     else:
         calendar.held_since = None
         calendar.error = None
@@ -409,6 +451,7 @@ def _sync_run(item: FinishedSync, result: SyncResult) -> dict[str, object]:
     """The ``sync_runs`` row of a written sync."""
     finished_at = item.recording.finished_at
     return {
+        "id": result.run_id,
         "external_calendar_id": item.feed.id,
         "started_at": item.recording.started_at,
         "finished_at": finished_at,
@@ -419,7 +462,9 @@ def _sync_run(item: FinishedSync, result: SyncResult) -> dict[str, object]:
 
 
 _OUTCOME_FIELDS = tuple(
-    field.name for field in fields(SyncResult) if field.name not in {"calendar_id", "unwritten"}
+    field.name
+    for field in fields(SyncResult)
+    if field.name not in {"calendar_id", "unwritten", "run_id"}
 )
 
 

@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from calsync.config import ApiSettings
 from calsync.errors import BadRequest, Conflict, FilterRequired, MethodNotAllowed, PayloadTooLarge
 from calsync.services import calendars, products
-from calsync.services.context import BookingBounds, WriteContext
+from calsync.services.context import BookingBounds, Cause, WriteContext
 from calsync.services.views import json_value, serialize
 from calsync.web.auth import require_api_key
 from calsync.web.openapi import DELETED_BOOKINGS_HEADER, ErrorBody
@@ -162,10 +162,11 @@ class _Api:
     limits: ApiSettings
     window_past_days: int
 
-    def _context(self, *, force: bool = False) -> WriteContext:
+    def _context(self, request: Request, *, force: bool = False) -> WriteContext:
         now = self.clock()
         return WriteContext(
             now=now,
+            cause=Cause.api_key(request.state.api_key.id),
             default_timezone=self.default_timezone,
             default_transparent_events=self.default_transparent_events,
             force=force,
@@ -241,7 +242,7 @@ class _Api:
             for i, item in enumerate(items)
         ]
         minimal = _prefers_minimal(request)
-        ctx = self._context(force=force)
+        ctx = self._context(request, force=force)
 
         def write() -> list[dict[str, Any]]:
             with self.store.write() as session, _conflicts():
@@ -267,7 +268,7 @@ class _Api:
             )
         values = resource.fields(body, creating=False)
         minimal = _prefers_minimal(request)
-        ctx = self._context(force=force)
+        ctx = self._context(request, force=force)
 
         def write() -> list[dict[str, Any]]:
             with self.store.write() as session, _conflicts():
@@ -284,7 +285,7 @@ class _Api:
         filters, params = self._write_filters(resource, request, flags=False)
         show = self._serializer(resource, params.get("select"))
         minimal = _prefers_minimal(request)
-        ctx = self._context()
+        ctx = self._context(request)
 
         def write() -> list[dict[str, Any]]:
             with self.store.write() as session, _conflicts():
@@ -334,7 +335,7 @@ class _Api:
     ) -> Response:
         """Run a row's action in a write transaction; answer what it gives, woken if asked."""
         row_id = _path_id(request)
-        ctx = self._context()
+        ctx = self._context(request)
 
         def write() -> Any:  # noqa: ANN401 - the action's JSON answer
             with self.store.write() as session:

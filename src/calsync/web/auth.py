@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import BackgroundTasks, Depends
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from calsync.errors import Unauthorized
@@ -63,10 +63,12 @@ def require_api_key(
     """A FastAPI dependency: the request's valid API key, or 401 with ``WWW-Authenticate``.
 
     A due ``last_used_at`` is written by a background task after the answer is sent.
+    The key is also put on ``request.state.api_key``: writes name it as their cause.
     """
     uses = KeyUses()
 
     async def api_key(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         background: BackgroundTasks,
     ) -> ApiKey:
@@ -79,6 +81,7 @@ def require_api_key(
         key = await asyncio.to_thread(authenticate, store, credentials.credentials)
         if uses.due(key, now):
             background.add_task(record_use, store, key.id, now)
+        request.state.api_key = key
         return key
 
     return api_key

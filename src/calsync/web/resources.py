@@ -24,7 +24,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from calsync.errors import BadRequest
-from calsync.services import bookings, calendars, links, products
+from calsync.services import bookings, calendars, links, products, webhooks
 from calsync.services.calendars import EVENT_STATUS_SYNC, TRANSPARENT
 from calsync.services.fields import (
     FEED_URL,
@@ -33,17 +33,21 @@ from calsync.services.fields import (
     TIME_OFFSET,
     TIMEZONE,
     UNITS,
+    WEBHOOK_URL,
     at_index,
 )
 from calsync.services.views import shown_columns
 from calsync.store.models import (
     Base,
     Booking,
+    BookingChange,
     CapacityGroupDependency,
     ExternalCalendar,
     Product,
     ProductCalendarLog,
     SyncRun,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from calsync.web.query import check_text, parse_instant, python_type
 
@@ -322,6 +326,39 @@ class CapacityGroupDependencies(Resource):
         links.delete(session, ctx, cast("Sequence[CapacityGroupDependency]", rows))
 
 
+@dataclass(frozen=True)
+class WebhookEndpoints(Resource):
+    """Where events go (:mod:`calsync.services.webhooks`); the secret is shown at creation only."""
+
+    def fields(self, body: object, *, creating: bool, index: int | None = None) -> dict[str, Any]:
+        """As any resource's; ``events`` (a list) and ``secret`` (POST) the service checks."""
+        raw = dict(body) if isinstance(body, dict) else body
+        names = ("events", "secret") if creating else ("events",)
+        taken = {n: raw.pop(n) for n in names if isinstance(raw, dict) and n in raw}
+        return super().fields(raw, creating=creating, index=index) | taken
+
+    def create(
+        self, session: Session, items: Sequence[dict[str, Any]], ctx: WriteContext, *, array: bool
+    ) -> list[Base]:
+        """New endpoints, each with its secret (generated when not given), shown this once."""
+        made: list[Base] = []
+        for i, item in enumerate(items):
+            with at_index(i if array else None):
+                made.append(webhooks.add(session, ctx, **item))
+        return made
+
+    def update(
+        self, session: Session, rows: Sequence[Base], values: dict[str, Any], ctx: WriteContext
+    ) -> None:
+        """Change the URL, events, description or activity."""
+        webhooks.update(session, ctx, cast("Sequence[WebhookEndpoint]", rows), cast("Any", values))
+
+    def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:
+        """Delete endpoints with their pending messages and deliveries."""
+        webhooks.remove(session, ctx, cast("Sequence[WebhookEndpoint]", rows))
+
+
+_ENDPOINT_FIELDS = frozenset({"url", "events", "description", "active"})
 _CALENDAR_SETTINGS = frozenset(
     {
         "name",
@@ -406,6 +443,38 @@ RESOURCES: tuple[Resource, ...] = (
         required=frozenset({"accumulator_id", "element_id"}),
     ),
     Resource(name="sync_runs", model=SyncRun, kind="sync run", writable=False),
+    Resource(
+        name="booking_changes",
+        model=BookingChange,
+        kind="booking change",
+        writable=False,
+        descriptions={
+            "kind": "created, updated, rekeyed, cancelled, deleted, held or released.",
+            "sync_run_id": "The sync run that made the change (null for a direct write).",
+            "actor": "Who made a direct write: `api_key:<id>`, `cli:<user@host>` or "
+            "`ui:<username>` (null for a sync).",
+        },
+    ),
+    WebhookEndpoints(
+        name="webhook_endpoints",
+        model=WebhookEndpoint,
+        kind="webhook endpoint",
+        create_fields=_ENDPOINT_FIELDS,
+        update_fields=_ENDPOINT_FIELDS,
+        required=frozenset({"url"}),
+        rules={"url": WEBHOOK_URL, "events": webhooks.EVENTS, "description": webhooks.DESCRIPTION},
+        descriptions={
+            "url": "Where events are POSTed (http or https), as Standard Webhooks.",
+            "events": "The event types it receives, a list (empty: all).",
+            "secret": "`whsec_…`: the signing secret. Give one on POST or have one generated; "
+            "shown in full in the POST's answer only, masked afterwards.",
+            "failing_since": "When its deliveries started failing (read-only).",
+            "disabled_reason": "Why calsync disabled it (read-only).",
+        },
+    ),
+    Resource(
+        name="webhook_deliveries", model=WebhookDelivery, kind="webhook delivery", writable=False
+    ),
     Resource(
         name="product_calendar_logs",
         model=ProductCalendarLog,
