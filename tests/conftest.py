@@ -28,6 +28,8 @@ FEEDS = Path(__file__).parent / "feeds"
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 POSTGRES_URL = os.environ.get("CALSYNC_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+REPRESENTATION = {"Prefer": "return=representation"}
+"""A write answers with its rows (without it, PostgREST's default: no body)."""
 
 
 @pytest.fixture(autouse=True)
