@@ -406,3 +406,31 @@ def test_issue_14_availability_and_conflicts_take_product_id_eq(app_client, pref
     assert [] == client.get(f"/v1/conflicts?product_id={prefix}{product_id}").json()
     bad = client.get("/v1/availability?product_id=eq.nope&from=2026-12-01&until=2026-12-03")
     assert 400 == bad.status_code
+
+
+# --- the document -----------------------------------------------------------------------
+
+
+def test_issue_14_the_document_lists_every_answer_and_header(app_client):
+    """The document lists every status, header and media type an operation can answer.
+
+    Every /v1 operation documents 400, 401, 406 and 413; lists 416, writes 409;
+    /metrics is text/plain; Prefer, Range and the media types of rows are described.
+    """
+    paths = app_client.get("/openapi.json").json()["paths"]
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if path.startswith("/v1/"):
+                assert {"400", "401", "406", "413"} <= set(operation["responses"]), (path, method)
+    listing = paths["/v1/bookings"]["get"]
+    assert {"200", "206", "416"} <= set(listing["responses"])
+    assert {"application/json", "application/vnd.pgrst.object+json", "text/csv"} <= set(
+        listing["responses"]["200"]["content"]
+    )
+    headers = {p["name"] for p in listing["parameters"] if p["in"] == "header"}
+    assert {"Prefer", "Range"} <= headers
+    assert "Accept" in listing["description"]
+    assert {"201", "409"} <= set(paths["/v1/bookings"]["post"]["responses"])
+    assert {"200", "204", "409"} <= set(paths["/v1/bookings"]["patch"]["responses"])
+    assert {"404"} <= set(paths["/v1/availability"]["get"]["responses"])
+    assert ["text/plain"] == list(paths["/metrics"]["get"]["responses"]["200"]["content"])
