@@ -39,7 +39,8 @@ def preflight(client, origin: str, method: str = "POST"):
     return client.options(
         "/v1/bookings",
         headers={"Origin": origin, "Access-Control-Request-Method": method,
-                 "Access-Control-Request-Headers": "authorization, prefer, range, content-type"},
+                 "Access-Control-Request-Headers": "authorization, prefer, range, content-type, "
+                                                   "x-client-info"},
     )  # fmt: skip
 
 
@@ -52,7 +53,7 @@ def test_issue_14_a_listed_origin_gets_preflight_and_sees_content_range(web):
     methods = answer.headers["access-control-allow-methods"]
     assert {"GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"} <= set(methods.split(", "))
     allowed = answer.headers["access-control-allow-headers"].lower()
-    for header in ("authorization", "prefer", "range", "content-type", "accept"):
+    for header in ("authorization", "prefer", "range", "content-type", "accept", "x-client-info"):
         assert header in allowed
     listing = client.get(
         "/v1/products", headers={"Origin": APP_ORIGIN, "Authorization": f"Bearer {key}"}

@@ -20,7 +20,18 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
 METHODS = ("GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS")
-HEADERS = ("Authorization", "Prefer", "Range", "Range-Unit", "Content-Type", "Accept")
+HEADERS = (
+    "Authorization",
+    "Prefer",
+    "Range",
+    "Range-Unit",
+    "Content-Type",
+    "Accept",
+    "Accept-Profile",  # the clients name the schema (public) when they are given one
+    "Content-Profile",
+    "X-Client-Info",  # postgrest-js and supabase-js send it with every request
+    "X-Request-Id",
+)
 EXPOSED = (
     "Content-Range",
     "Preference-Applied",
