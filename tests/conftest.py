@@ -30,6 +30,8 @@ POSTGRES_URL = os.environ.get("CALSYNC_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_CAUSE = Cause.cli("tests@localhost")
 """The actor of the writes tests make through the services."""
+REPRESENTATION = {"Prefer": "return=representation"}
+"""A write answers with its rows (without it, PostgREST's default: no body)."""
 
 
 @pytest.fixture(autouse=True)

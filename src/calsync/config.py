@@ -12,6 +12,7 @@ reads ``os.environ``: everything else receives its settings as arguments.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,6 +30,18 @@ DEFAULT_CONFIG_FILE = Path("calsync.toml")
 
 TimezoneName = Annotated[str, AfterValidator(check_timezone)]
 PlainText = Annotated[str, AfterValidator(check_plain_text)]
+_ORIGIN = re.compile(r"https?://[^/\s?#]+\Z", re.ASCII)
+
+
+def _check_origin(origin: str) -> str:
+    """A browser origin (``https://app.example.com``, a port allowed, no path) or ``*``."""
+    if origin != "*" and _ORIGIN.match(origin) is None:
+        msg = f"not an origin like https://app.example.com (scheme and host, no path): {origin!r}"
+        raise ValueError(msg)
+    return origin
+
+
+CorsOrigin = Annotated[str, AfterValidator(_check_origin)]
 
 
 class _Section(BaseModel):
@@ -62,6 +75,7 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = ""
+    cors_origins: tuple[CorsOrigin, ...] = ()
 
     @property
     def base_url(self) -> str:
@@ -119,6 +133,7 @@ class ApiSettings(_Section):
 
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     max_rows_per_write: int = Field(default=1000, gt=0)
+    max_rows: int = Field(default=1000, gt=0)
     booking_horizon_years: int = Field(default=10, gt=0, le=100)
 
 

@@ -18,13 +18,27 @@
     │   └── NotFound                no such product, calendar or booking            404
     └── ApiError                    the REST API refused a request (status, code, details)
         ├── BadRequest              malformed or invalid input                      400
-        │   └── FilterRequired      PATCH or DELETE without a filter                400
+        │   ├── FilterRequired      PATCH or DELETE without a filter                400
+        │   ├── QueryParseError     a query string it cannot parse       PGRST100   400
+        │   ├── InvalidBody         a body that is no JSON object/array  PGRST102   400
+        │   ├── InvalidPreferences  Prefer refused with handling=strict  PGRST122   400
+        │   ├── FeatureNotSupported a PostgREST feature calsync lacks    PGRST127   400
+        │   ├── MaxAffectedExceeded more rows than Prefer: max-affected  PGRST124   400
+        │   ├── UnknownColumn       a filter, select or order column     42703      400
+        │   ├── UnknownBodyColumn   a body or columns= name              PGRST204   400
+        │   ├── InvalidConflictTarget an on_conflict that is no unique key 42P10    400
+        │   └── InvalidValue        a filter value not of its column's type 22P02   400
         ├── Unauthorized            missing, unknown or revoked API key             401
         ├── MethodNotAllowed        a write to a read-only resource                 405
-        ├── Conflict                overlap, duplicate, self-link or cycle          409
-        │   └── ImportedBooking     an imported booking changes only through its feed
+        │   └── UnsupportedMethod   a method no route takes (PUT…)      PGRST117   405
+        ├── NotAcceptable           an Accept the API cannot serve       PGRST107   406
+        │   ├── UnacceptableSchema  Accept-Profile other than public     PGRST106   406
+        │   └── NotSingular         one object asked, 0 or 2+ rows       PGRST116   406
+        ├── Conflict                overlap, self-link or cycle                     409
+        │   ├── ImportedBooking     an imported booking changes only through its feed
+        │   └── UniqueViolation     a duplicate (a booking's reference)  23505      409
         ├── PayloadTooLarge         a body or a write over api.max_* limits          413
-        ├── RangeNotSatisfiable     a Range or offset beyond the rows               416
+        ├── RangeNotSatisfiable     a Range or offset beyond the rows    PGRST103   416
         └── TooManyRequests         too many failed logins: wait retry_after        429
 
 Errors carry their context as keyword-only attributes and build their own
@@ -36,7 +50,10 @@ it, once, where it is raised (the fetch layer passes
 anyone changing anything: a failure that is not retryable (a 404, a 403, an
 address the guard refuses) waits the longest backoff at once.
 An :class:`ApiError` carries its HTTP ``status`` and ``code`` as class attributes,
-and ``details`` (JSON) and ``headers`` for the answer as instance attributes.
+and ``details`` (JSON) and ``headers`` for the answer as instance attributes. Where
+PostgREST has a code for the case (``PGRST116``, or the PostgreSQL code it passes
+on, like ``23505``), the error uses it, so PostgREST clients recognise it; the
+message stays calsync's own.
 """
 
 from __future__ import annotations
@@ -185,6 +202,60 @@ class FilterRequired(BadRequest):
     code = "filter_required"
 
 
+class QueryParseError(BadRequest):
+    """A query parameter or header that cannot be parsed: an operator, an order, a limit."""
+
+    code = "PGRST100"
+
+
+class InvalidBody(BadRequest):
+    """A request body that is not JSON, or not an object or an array of objects."""
+
+    code = "PGRST102"
+
+
+class InvalidPreferences(BadRequest):
+    """A ``Prefer`` header calsync cannot honour, sent with ``handling=strict``."""
+
+    code = "PGRST122"
+
+
+class FeatureNotSupported(BadRequest):
+    """A PostgREST feature calsync does not have (full-text search, embedding, PUT)."""
+
+    code = "PGRST127"
+
+
+class MaxAffectedExceeded(BadRequest):
+    """A PATCH or DELETE that matches more rows than ``Prefer: max-affected`` (strict)."""
+
+    code = "PGRST124"
+
+
+class UnknownColumn(BadRequest):
+    """A filter, ``select`` or ``order`` names a column the resource does not have."""
+
+    code = "42703"
+
+
+class UnknownBodyColumn(BadRequest):
+    """A body or ``columns=`` names a field the resource does not have."""
+
+    code = "PGRST204"
+
+
+class InvalidConflictTarget(BadRequest):
+    """An upsert's ``on_conflict`` that names no unique key of the resource."""
+
+    code = "42P10"
+
+
+class InvalidValue(BadRequest):
+    """A filter's value that is not of its column's type (a word for an integer)."""
+
+    code = "22P02"
+
+
 class Unauthorized(ApiError):
     """No API key, an unknown one or a revoked one."""
 
@@ -197,6 +268,31 @@ class MethodNotAllowed(ApiError):
 
     status = 405
     code = "method_not_allowed"
+
+
+class UnsupportedMethod(MethodNotAllowed):
+    """A method no route of the path takes (``PUT``, ``TRACE``…)."""
+
+    code = "PGRST117"
+
+
+class NotAcceptable(ApiError):
+    """An ``Accept`` header naming no media type the API can answer with."""
+
+    status = 406
+    code = "PGRST107"
+
+
+class UnacceptableSchema(NotAcceptable):
+    """An ``Accept-Profile`` or ``Content-Profile`` other than ``public``, the only schema."""
+
+    code = "PGRST106"
+
+
+class NotSingular(NotAcceptable):
+    """One object was asked for (``application/vnd.pgrst.object+json``) but 0 or 2+ rows match."""
+
+    code = "PGRST116"
 
 
 class Conflict(ApiError):
@@ -212,6 +308,12 @@ class ImportedBooking(Conflict):
     code = "imported_booking"
 
 
+class UniqueViolation(Conflict):
+    """A value that must be unique is taken: a booking's ``reference`` within its product."""
+
+    code = "23505"
+
+
 class PayloadTooLarge(ApiError):
     """A request body larger than ``api.max_body_bytes``, or more rows than a write may make."""
 
@@ -223,7 +325,7 @@ class RangeNotSatisfiable(ApiError):
     """A ``Range`` header or an ``offset`` that starts beyond the matching rows."""
 
     status = 416
-    code = "range_not_satisfiable"
+    code = "PGRST103"
 
 
 class TooManyRequests(ApiError):

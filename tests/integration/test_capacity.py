@@ -22,7 +22,7 @@ from calsync.store import products as stored_products
 from calsync.store.models import Booking
 from calsync.sync import SyncResult, anonymous_summary, sync_calendar
 from calsync.web.app import create_app
-from conftest import NOW, calendar, link_products, parse_options
+from conftest import NOW, REPRESENTATION, calendar, link_products, parse_options
 
 
 @pytest.fixture
@@ -241,6 +241,7 @@ def test_an_anonymous_block_equal_to_an_exported_booking_is_an_echo(
             "ends_at": "2026-12-27",
             "all_day": True,
         },
+        headers=REPRESENTATION,
     ).json()[0]
     feed_server.serve(
         "/airbnb.ics",
@@ -435,6 +436,7 @@ def _book(client: TestClient, product_id: uuid.UUID, first: str, checkout: str, 
             "ends_at": checkout,
             "all_day": True,
         },
+        headers=REPRESENTATION,
     )
 
 

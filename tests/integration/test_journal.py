@@ -20,7 +20,7 @@ from calsync.store import products as stored_products
 from calsync.store.models import BookingChange
 from calsync.web.app import create_app
 from calsync.web.auth import create_api_key
-from conftest import NOW, TEST_CAUSE, add_calendar, calendar, remove_calendar
+from conftest import NOW, REPRESENTATION, TEST_CAUSE, add_calendar, calendar, remove_calendar
 from syncing import bookings, run, stay
 
 
@@ -130,11 +130,12 @@ def test_api_writes_name_their_key_and_are_listed(store, settings):
         "/v1/bookings",
         json={"product_id": str(product.id), "starts_at": "2026-12-01", "ends_at": "2026-12-03",
               "all_day": True},
+        headers=REPRESENTATION,
     )  # fmt: skip
     assert made.status_code == 201
     booking_id = made.json()[0]["id"]
     cancelled = client.patch(f"/v1/bookings?id=eq.{booking_id}", json={"status": "cancelled"})
-    assert cancelled.status_code == 200
+    assert cancelled.status_code == 204
     listed = client.get(f"/v1/booking_changes?booking_id=eq.{booking_id}&order=changed_at,kind")
     assert listed.status_code == 200
     assert [(c["kind"], c["actor"]) for c in listed.json()] == [

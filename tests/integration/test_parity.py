@@ -20,7 +20,7 @@ from calsync.feeds import FeedReadLog, FeedService
 from calsync.metrics import Metrics
 from calsync.services.keys import create_api_key
 from calsync.web.app import create_app
-from conftest import NOW, make_settings
+from conftest import NOW, REPRESENTATION, make_settings
 
 UNKNOWN = "6c9a93dd-0000-4000-8000-000000000000"
 
@@ -94,6 +94,16 @@ BAD_INPUTS = [
          "all_day": True},
         ("bookings", "add", "{product}", "--from", "2026-12-18", "--until", "2026-12-22"),
         status=409),
+    Bad("booking-reference-taken", "POST", "/v1/bookings",
+        {"product_id": "{product}", "starts_at": "2026-12-01", "ends_at": "2026-12-05",
+         "all_day": True, "reference": "PB-1"},
+        ("bookings", "add", "{product}", "--from", "2026-12-01", "--until", "2026-12-05",
+         "--reference", "PB-1"), status=409),
+    Bad("booking-notes-tab", "POST", "/v1/bookings",
+        {"product_id": "{product}", "starts_at": "2026-12-01", "ends_at": "2026-12-05",
+         "all_day": True, "notes": "key\tunder the mat"},
+        ("bookings", "add", "{product}", "--from", "2026-12-01", "--until", "2026-12-05",
+         "--notes", "key\tunder the mat")),
     Bad("self-link", "POST", "/v1/capacity_group_dependencies",
         {"accumulator_id": "{product}", "element_id": "{product}"},
         ("products", "link", "{product}", "{product}"), status=409),
@@ -115,13 +125,16 @@ def world(store, database_url, clock, monkeypatch, tmp_path):
     )  # fmt: skip
     runner = CliRunner()
     with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
-        [product] = client.post("/v1/products", json={"name": "Room"}).json()
+        [product] = client.post(
+            "/v1/products", json={"name": "Room"}, headers=REPRESENTATION
+        ).json()
         [calendar] = client.post(
             "/v1/external_calendars",
             json={"product_id": product["id"], "ical_url": "https://a.example/x.ics"},
+            headers=REPRESENTATION,
         ).json()
         booked = {"product_id": product["id"], "starts_at": "2026-12-20",
-                  "ends_at": "2026-12-22", "all_day": True}  # fmt: skip
+                  "ends_at": "2026-12-22", "all_day": True, "reference": "PB-1"}  # fmt: skip
         assert 201 == client.post("/v1/bookings", json=booked).status_code
         ids = {"product": product["id"], "calendar": calendar["id"]}
         yield client, lambda *args: runner.invoke(cli_app, list(args)), ids

@@ -24,7 +24,7 @@ from calsync.store import products as stored_products
 from calsync.store.db import Store
 from calsync.web.app import create_app
 from calsync.web.auth import create_api_key, list_api_keys
-from conftest import NOW, make_settings
+from conftest import NOW, REPRESENTATION, make_settings
 from daemon_process import wait_until
 
 
@@ -140,7 +140,7 @@ def test_a_direct_booking_outside_the_bounds_is_refused(client, starts_at, ends_
 
     Regression: it was accepted (201 after 12 s of capacity checks).
     """
-    [product] = client.post("/v1/products", json={"name": "House"}).json()
+    [product] = client.post("/v1/products", json={"name": "House"}, headers=REPRESENTATION).json()
     response = client.post(
         "/v1/bookings",
         json={"product_id": product["id"], "starts_at": starts_at, "ends_at": ends_at},
@@ -155,7 +155,7 @@ def test_a_direct_booking_outside_the_bounds_is_refused(client, starts_at, ends_
 
 def test_a_direct_booking_within_the_bounds_is_made(client):
     """The bounds' edges themselves are inside: from now - sync.past_days to 10 years ahead."""
-    [product] = client.post("/v1/products", json={"name": "House"}).json()
+    [product] = client.post("/v1/products", json={"name": "House"}, headers=REPRESENTATION).json()
     response = client.post(
         "/v1/bookings",
         json={"product_id": product["id"], "starts_at": "2026-10-16T12:00:00Z",
@@ -329,7 +329,9 @@ def last_used(store) -> list[Any]:
 
 def test_feed_versions_of_linked_products_move_when_a_product_is_deleted(client, store):
     """Deleting a room moves the feed version of its house (the house's nights change)."""
-    rows = client.post("/v1/products", json=[{"name": "House"}, {"name": "Room"}]).json()
+    rows = client.post(
+        "/v1/products", json=[{"name": "House"}, {"name": "Room"}], headers=REPRESENTATION
+    ).json()
     house, room = (row["id"] for row in rows)
     link = {"accumulator_id": house, "element_id": room}
     assert 201 == client.post("/v1/capacity_group_dependencies", json=link).status_code
@@ -346,7 +348,7 @@ def test_feed_versions_of_linked_products_move_when_a_product_is_deleted(client,
 
 def test_rotating_a_feed_token_answers_the_new_feed_url_and_the_old_one_is_gone(client):
     """The whole app answers rotate_feed_token with feed_url on the new token; the old URL 404s."""
-    [product] = client.post("/v1/products", json={"name": "Cabin"}).json()
+    [product] = client.post("/v1/products", json={"name": "Cabin"}, headers=REPRESENTATION).json()
     old = product["feed_url"]
     assert 200 == client.get(old.removeprefix("http://127.0.0.1:8080")).status_code
     rotated = client.post(f"/v1/products/{product['id']}/rotate_feed_token").json()

@@ -24,7 +24,7 @@ from calsync.store import products as stored_products
 from calsync.store.models import Event, WebhookDelivery, WebhookEndpoint, WebhookMessage
 from calsync.web.app import create_app
 from calsync.web.auth import create_api_key
-from conftest import NOW, TEST_CAUSE, add_calendar, calendar, make_settings
+from conftest import NOW, REPRESENTATION, TEST_CAUSE, add_calendar, calendar, make_settings
 from receivers import WebhookReceiver
 from syncing import run, stay
 
@@ -185,6 +185,7 @@ def test_api_shows_the_secret_on_creation_only(store, settings):
     made = client.post(
         "/v1/webhook_endpoints",
         json={"url": "https://hooks.example.com/calsync", "events": ["booking.created"]},
+        headers=REPRESENTATION,
     )
     assert made.status_code == 201, made.text
     [row] = made.json()

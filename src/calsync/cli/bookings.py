@@ -16,7 +16,9 @@ from calsync.services import bookings
 bookings_app = typer.Typer(no_args_is_help=True, help="Bookings: occupied intervals.")
 
 COLUMNS = ("starts_at", "ends_at", "all_day", "status", "summary", "external_calendar_id")
-_ADDED_COLUMNS = ("id", "starts_at", "ends_at", "all_day", "units", "status", "summary")
+_ADDED_COLUMNS = (
+    "id", "starts_at", "ends_at", "all_day", "units", "status", "summary", "reference", "customer",
+)  # fmt: skip
 
 
 @bookings_app.command("list")
@@ -45,19 +47,33 @@ def bookings_add(
     ],
     units: Annotated[int, typer.Option(help="Units of the product it takes.")] = 1,
     summary: Annotated[str, typer.Option(help="What it is, for you (never exported).")] = "",
+    reference: Annotated[
+        str | None,
+        typer.Option(help="The booking platform's booking number (unique per product)."),
+    ] = None,
+    customer: Annotated[str, typer.Option(help="Who booked (never exported).")] = "",
+    notes: Annotated[
+        str, typer.Option(help="An internal note; may break lines (never exported).")
+    ] = "",
     force: Annotated[
         bool, typer.Option("--force", help="Book even when a capacity would be exceeded.")
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Book a product directly; refused (exit 1) when the nights are not available."""
+    """Book a product directly; refused (exit 1) when the nights are not available.
+
+    A reference another booking of the product has is refused (exit 1) naming it.
+    """
     cli = context(ctx)
     starts_at, all_day = _moment("--from", first)
     ends_at, all_day_until = _moment("--until", until)
     if all_day_until != all_day:
         msg = "--from and --until are both dates (all-day) or both instants"
         raise typer.BadParameter(msg)
-    new = bookings.NewBooking(product_id, starts_at, ends_at, all_day, summary, units)
+    new = bookings.NewBooking(
+        product_id, starts_at, ends_at, all_day, summary, units,
+        reference=reference, customer=customer, notes=notes,
+    )  # fmt: skip
     with cli.store() as store:
         with store.write() as session:
             made = bookings.add(session, cli.write_context(force=force), [new])

@@ -8,20 +8,37 @@ group, read under the group's lock (:func:`~calsync.store.products.lock_groups`)
 so two concurrent bookings can never both take the last unit. A booking that
 does not fit is refused with 409 naming the nights and the bookings in the way,
 unless ``ctx.force``. Imported bookings change only through their feed (409).
+
+What a booking platform hands over is kept too: ``reference`` (its own booking
+number, unique per product when set: a retried POST is refused with 409 naming
+the booking that has it), ``customer`` and ``notes`` (free text, never exported;
+notes may break lines) and ``group_id``, the main booking several rows belong
+to: the bookings made together (``grouped``, an array POST) share a new one
+unless they name one. Imported bookings have none of these.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from calsync.core.availability import Night, Occupant, nights_of
 from calsync.core.journal import Change, State, edit_kind
-from calsync.errors import BadRequest, Conflict, ImportedBooking, NotFound
+from calsync.errors import BadRequest, Conflict, ImportedBooking, NotFound, UniqueViolation
 from calsync.services import issues
 from calsync.services.context import iso
-from calsync.services.fields import SUMMARY, UNITS, OneOf, at_index, check_exists
+from calsync.services.fields import (
+    CUSTOMER,
+    NOTES,
+    REFERENCE,
+    SUMMARY,
+    UNITS,
+    OneOf,
+    at_index,
+    check_exists,
+)
 from calsync.services.journal import Journal
 from calsync.store import bookings as store
 from calsync.store.calendars import calendar_names
@@ -29,7 +46,6 @@ from calsync.store.models import BLOCKING_STATUSES, Booking
 from calsync.store.products import find_product, lock_groups, touch_feed_version
 
 if TYPE_CHECKING:
-    import uuid
     from collections.abc import Sequence
     from datetime import datetime
 
@@ -38,7 +54,22 @@ if TYPE_CHECKING:
     from calsync.services.context import WriteContext
 
 STATUS = OneOf(("confirmed", "tentative", "cancelled"))
+_MEANINGS = {
+    "confirmed": "Booked: takes its units on every night it covers.",
+    "tentative": "Provisionally booked (a channel's STATUS:TENTATIVE, an option held): "
+    "blocks like a confirmed booking.",
+    "cancelled": "Called off: kept for the record, frees its nights.",
+}
 _NIGHTS_LISTED = 5  # in a 409's message; details.nights has them all
+
+
+def statuses() -> list[dict[str, Any]]:
+    """The booking statuses, each with whether it blocks availability and what it means."""
+    return [
+        {"status": status, "blocks_availability": status in BLOCKING_STATUSES,
+         "description": _MEANINGS[status]}
+        for status in STATUS.options
+    ]  # fmt: skip
 
 
 class BookingChanges(TypedDict, total=False):
@@ -50,11 +81,15 @@ class BookingChanges(TypedDict, total=False):
     summary: str
     units: int
     status: str
+    group_id: uuid.UUID | None
+    reference: str | None
+    customer: str
+    notes: str
 
 
 @dataclass(frozen=True, slots=True)
 class NewBooking:
-    """A direct booking to make."""
+    """A direct booking to make (``id`` None: a new one)."""
 
     product_id: uuid.UUID
     starts_at: datetime
@@ -63,16 +98,28 @@ class NewBooking:
     summary: str = ""
     units: int = 1
     status: str = "confirmed"
+    group_id: uuid.UUID | None = None
+    reference: str | None = None
+    customer: str = ""
+    notes: str = ""
+    id: uuid.UUID | None = None
 
 
-_RULES: dict[str, Any] = {"summary": SUMMARY, "units": UNITS, "status": STATUS}
+_RULES: dict[str, Any] = {
+    "summary": SUMMARY,
+    "units": UNITS,
+    "status": STATUS,
+    "reference": REFERENCE,
+    "customer": CUSTOMER,
+    "notes": NOTES,
+}
 
 
 def check(changes: BookingChanges) -> BookingChanges:
     """The values, checked (a 400 naming the first field that is wrong)."""
     for name, value in changes.items():
         rule = _RULES.get(name)
-        if rule is not None:
+        if rule is not None and value is not None:
             rule.check(name, value)
     return changes
 
@@ -82,20 +129,31 @@ def add(
     ctx: WriteContext,
     bookings: Sequence[NewBooking],
     *,
-    indexed: bool = False,
+    indexes: Sequence[int] | None = None,
+    grouped: bool = False,
 ) -> list[Booking]:
     """Make direct bookings, each refused (409) when it would exceed a capacity.
 
     All the groups of the products booked are locked at once, in one fixed order,
     before the first is checked, so two such writes that touch the same groups in
-    a different order cannot deadlock. With ``indexed`` (an array body) a 400
-    names the index of the booking it is about.
+    a different order cannot deadlock. With ``indexes`` (each booking's position
+    in an array body) an error names the item it is about (a 400 ``details.index``,
+    a 409 ``details.item``).
+    With ``grouped`` the bookings are one main booking: those that name no
+    ``group_id`` share a new one. A 409 caused by an earlier item of the same
+    array says so: its entry in ``details.conflicts`` has that ``item``.
     """
     lock_groups(session, {booking.product_id for booking in bookings})
+    group_id = uuid.uuid4() if grouped else None
     made: list[Booking] = []
-    for index, new in enumerate(bookings):
-        with at_index(index if indexed else None):
-            made.append(_add(session, ctx, new))
+    for position, new in enumerate(bookings):
+        with at_index(None if indexes is None else indexes[position]):
+            try:
+                made.append(_add(session, ctx, new, group_id=new.group_id or group_id))
+            except Conflict as exc:
+                if indexes is not None:
+                    _name_items(exc, {str(b.id): indexes[i] for i, b in enumerate(made)})
+                raise
     journal = Journal(session, ctx.cause, ctx.now)
     for booking in made:
         journal.record(
@@ -108,6 +166,15 @@ def add(
     return made
 
 
+def _name_items(exc: Conflict, items: dict[str, int]) -> None:
+    """Mark the bookings in the way that are earlier items of the same array with their index."""
+    for conflict in exc.details.get("conflicts", ()):
+        if conflict.get("booking_id") in items:
+            conflict["item"] = items[conflict["booking_id"]]
+    if exc.details.get("existing_id") in items:
+        exc.details["existing_item"] = items[exc.details["existing_id"]]
+
+
 def _state(booking: Booking) -> State:
     return State(booking.starts_at, booking.ends_at, booking.status)
 
@@ -117,10 +184,14 @@ def _after_change(session: Session, ctx: WriteContext, bookings: Sequence[Bookin
     issues.after_bookings_changed(session, {b.product_id for b in bookings}, now=ctx.now)
 
 
-def _add(session: Session, ctx: WriteContext, new: NewBooking) -> Booking:
+def _add(
+    session: Session, ctx: WriteContext, new: NewBooking, *, group_id: uuid.UUID | None
+) -> Booking:
     check_exists("product_id", new.product_id, "product", lambda i: find_product(session, i))
-    check({"summary": new.summary, "units": new.units, "status": new.status})
+    check({"summary": new.summary, "units": new.units, "status": new.status,
+           "reference": new.reference, "customer": new.customer, "notes": new.notes})  # fmt: skip
     _check_times(new.starts_at, new.ends_at, all_day=new.all_day)
+    _check_reference(session, new.product_id, new.reference)
     if ctx.booking_bounds is not None:
         ctx.booking_bounds.check(new.starts_at, new.ends_at)
     if new.status in BLOCKING_STATUSES and not ctx.force:
@@ -128,6 +199,7 @@ def _add(session: Session, ctx: WriteContext, new: NewBooking) -> Booking:
                         all_day=new.all_day, units=new.units)  # fmt: skip
     booking = store.add_booking(
         session,
+        booking_id=new.id,
         product_id=new.product_id,
         starts_at=new.starts_at,
         ends_at=new.ends_at,
@@ -135,6 +207,10 @@ def _add(session: Session, ctx: WriteContext, new: NewBooking) -> Booking:
         summary=new.summary,
         units=new.units,
         status=new.status,
+        group_id=group_id,
+        reference=new.reference,
+        customer=new.customer,
+        notes=new.notes,
         now=ctx.now,
     )
     touch_feed_version(session, [booking.product_id], ctx.now)
@@ -152,6 +228,9 @@ def update(
     for booking in bookings:
         state, summary = _state(booking), booking.summary
         before = (booking.starts_at, booking.ends_at, booking.units, booking.status)
+        if "reference" in changes:
+            _check_reference(session, booking.product_id, changes["reference"],
+                             exclude_id=booking.id)  # fmt: skip
         for name, value in changes.items():
             setattr(booking, name, value)
         booking.updated_at = ctx.now
@@ -321,6 +400,27 @@ def _check_capacity(
             ],
         },
     )
+
+
+def _check_reference(
+    session: Session,
+    product_id: uuid.UUID,
+    reference: str | None,
+    *,
+    exclude_id: uuid.UUID | None = None,
+) -> None:
+    """Refuse (409) a reference another booking of the product has: a retried POST."""
+    if reference is None:
+        return
+    existing = store.booking_with_reference(session, product_id, reference)
+    if existing is None or existing.id == exclude_id:
+        return
+    raise UniqueViolation(
+        f"reference: booking {existing.id} of this product already has the reference "
+        f"{reference!r} (a retried request?); PATCH that booking instead",
+        details={"field": "reference", "value": reference, "existing_id": str(existing.id),
+                 "product_id": str(product_id)},
+    )  # fmt: skip
 
 
 def _refuse_imported(session: Session, bookings: Sequence[Booking], verb: str) -> None:

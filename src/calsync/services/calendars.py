@@ -94,8 +94,12 @@ def add(
     transparent_events: str | None = None,
     units: int = 1,
     request_sync: bool = False,
+    row_id: uuid.UUID | None = None,
 ) -> ExternalCalendar:
-    """A calendar of the product, due at once, named after its channel unless a name is given."""
+    """A calendar of the product, due at once, named after its channel unless a name is given.
+
+    It gets a new id unless ``row_id`` is given.
+    """
     values = check(
         CalendarChanges(
             ical_url=ical_url,
@@ -110,6 +114,7 @@ def add(
     check_exists("product_id", product_id, "product", lambda i: find_product(session, i))
     calendar = store.add_calendar(
         session,
+        calendar_id=row_id,
         product_id=product_id,
         name=name or channel_name(ical_url),
         ical_url=ical_url,

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from calsync.channels import feed_host, registrable_domain
 from calsync.core.feed_url import FEED_SCHEMES, feed_url_problem
-from calsync.core.text import PLAIN_TEXT_PATTERN, check_plain_text
+from calsync.core.text import LINES_PATTERN, PLAIN_TEXT_PATTERN, check_plain_text
 from calsync.core.zones import check_timezone
-from calsync.errors import BadRequest
+from calsync.errors import BadRequest, Conflict
 from calsync.redact import redact_url
 from calsync.store.models import INT_MAX
 
@@ -33,35 +33,40 @@ def refuse(field: str, problem: str, **details: object) -> BadRequest:
 
 @contextmanager
 def at_index(index: int | None) -> Iterator[None]:
-    """A 400 of the item at ``index`` of an array names it: ``[2] ends_at: …``, ``details.index``.
+    """An error about the item at ``index`` of an array names it: ``[2] ends_at: …``.
 
-    Without an index (one object, or the CLI) the errors pass unchanged.
+    A 400 says it in ``details.index``, a 409 in ``details.item`` (with the
+    conflicting bookings it already lists). Without an index (one object, or the
+    CLI) the errors pass unchanged.
     """
     if index is None:
         yield
         return
     try:
         yield
-    except BadRequest as exc:
-        if "index" in exc.details:
+    except (BadRequest, Conflict) as exc:
+        key = "index" if isinstance(exc, BadRequest) else "item"
+        if key in exc.details:
             raise
-        details = {**exc.details, "index": index}
+        details = {**exc.details, key: index}
         raise type(exc)(f"[{index}] {exc.message}", details=details, headers=exc.headers) from exc
 
 
 @dataclass(frozen=True, slots=True)
 class Text:
-    """A text field: its length, and whether it must be one line of plain text."""
+    """A text field: its length, whether it must be plain text, and whether lines may break."""
 
     min_length: int = 0
     max_length: int | None = None
     plain: bool = False
+    line_breaks: bool = False
+    """With ``plain``: CR and LF are allowed (no other control character)."""
 
     def check(self, field: str, value: str) -> str:
         """``value``, or a 400: control characters first, then the length."""
         if self.plain:
             try:
-                check_plain_text(value)
+                check_plain_text(value, line_breaks=self.line_breaks)
             except ValueError as exc:
                 raise refuse(field, str(exc)) from exc
         low, high = self.min_length, self.max_length
@@ -76,7 +81,7 @@ class Text:
         if self.max_length is not None:
             schema["maxLength"] = self.max_length
         if self.plain:
-            schema["pattern"] = PLAIN_TEXT_PATTERN
+            schema["pattern"] = LINES_PATTERN if self.line_breaks else PLAIN_TEXT_PATTERN
         return schema
 
 
@@ -177,6 +182,12 @@ NAME = Text(min_length=1, max_length=200, plain=True)
 """The name of a product or calendar: one line of plain text, 1 to 200 characters."""
 SUMMARY = Text(plain=True)
 """A direct booking's summary: one line of plain text."""
+REFERENCE = Text(min_length=1, max_length=200, plain=True)
+"""A booking platform's booking number: one line of 1 to 200 characters (or none: null)."""
+CUSTOMER = Text(max_length=200, plain=True)
+"""Who booked: one line of plain text."""
+NOTES = Text(max_length=10_000, plain=True, line_breaks=True)
+"""An internal note: plain text whose lines may break (CR, LF); never exported."""
 UNITS = Integer(minimum=1)
 """A capacity, or the units a booking or an imported block takes."""
 TIMEZONE = Timezone()

@@ -35,13 +35,21 @@ class LinkChanges(TypedDict, total=False):
 
 
 def link(
-    session: Session, ctx: WriteContext, accumulator_id: uuid.UUID, element_id: uuid.UUID
+    session: Session,
+    ctx: WriteContext,
+    accumulator_id: uuid.UUID,
+    element_id: uuid.UUID,
+    *,
+    row_id: uuid.UUID | None = None,
 ) -> CapacityGroupDependency:
-    """Make ``element`` a part of ``accumulator``: each then blocks the other."""
+    """Make ``element`` a part of ``accumulator``: each then blocks the other.
+
+    The link gets a new id unless ``row_id`` is given.
+    """
     _check_products({"accumulator_id": accumulator_id, "element_id": element_id}, session)
     store.lock_links(session)
     _check_link(session, accumulator_id, element_id)
-    made = store.add_link(session, accumulator_id, element_id, now=ctx.now)
+    made = store.add_link(session, accumulator_id, element_id, now=ctx.now, link_id=row_id)
     store.touch_feed_version(session, [accumulator_id, element_id], ctx.now)
     issues.after_bookings_changed(session, [accumulator_id, element_id], now=ctx.now)
     return made

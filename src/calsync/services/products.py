@@ -55,12 +55,14 @@ def add(
     name: str,
     timezone: str | None = None,
     capacity: int = 1,
+    row_id: uuid.UUID | None = None,
 ) -> Product:
-    """A new product with a new feed token."""
+    """A new product with a new feed token (and a new id unless ``row_id`` is given)."""
     values = check({"name": name, "timezone": timezone or ctx.default_timezone,
                     "capacity": capacity})  # fmt: skip
     return store.add_product(
         session,
+        product_id=row_id,
         name=values["name"],
         timezone=values["timezone"],
         capacity=values["capacity"],

@@ -112,13 +112,14 @@ def add(
     secret: str | None = None,
     description: str = "",
     active: bool = True,
+    row_id: uuid.UUID | None = None,
 ) -> WebhookEndpoint:
-    """A new endpoint; its secret (generated when not given) is shown this once."""
+    """A new endpoint (new id unless ``row_id``); its secret (made when not given) is shown once."""
     values = check({"url": url, "events": events, "description": description})  # type: ignore[typeddict-item]
     secret = check_secret("secret", secret) if secret is not None else new_secret()
     endpoint = store.add_endpoint(
         session, url=values["url"], events=values["events"], secret=secret,
-        description=values["description"], active=active, now=ctx.now,
+        description=values["description"], active=active, now=ctx.now, endpoint_id=row_id,
     )  # fmt: skip
     setattr(endpoint, REVEALED, secret)
     return endpoint

@@ -43,9 +43,18 @@ def add_booking(
     units: int,
     status: str,
     now: datetime,
+    booking_id: uuid.UUID | None = None,
+    group_id: uuid.UUID | None = None,
+    reference: str | None = None,
+    customer: str = "",
+    notes: str = "",
 ) -> Booking:
-    """Insert a direct booking (no external calendar), checked by the caller."""
+    """Insert a direct booking (no external calendar), checked by the caller.
+
+    ``booking_id`` None makes a new id.
+    """
     booking = Booking(
+        id=booking_id or uuid.uuid4(),
         product_id=product_id,
         external_calendar_id=None,
         starts_at=starts_at,
@@ -54,12 +63,24 @@ def add_booking(
         summary=summary,
         units=units,
         status=status,
+        group_id=group_id,
+        reference=reference,
+        customer=customer,
+        notes=notes,
         created_at=now,
         updated_at=now,
     )
     session.add(booking)
     session.flush()
     return booking
+
+
+def booking_with_reference(
+    session: Session, product_id: uuid.UUID, reference: str
+) -> Booking | None:
+    """The booking of the product with this reference (at most one: the column is unique)."""
+    query = select(Booking).where(Booking.product_id == product_id, Booking.reference == reference)
+    return session.scalars(query).first()
 
 
 def get_booking(session: Session, booking_id: uuid.UUID) -> Booking | None:

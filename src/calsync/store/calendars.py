@@ -7,6 +7,7 @@ one replica (DESIGN §9). Every function takes the caller's session.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,6 @@ from calsync.store.models import Booking, ExternalCalendar, Product
 from calsync.store.products import touch_feed_version
 
 if TYPE_CHECKING:
-    import uuid
     from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
     from datetime import datetime
 
@@ -39,9 +39,14 @@ def add_calendar(
     transparent_events: str = "block",
     units: int = 1,
     sync_requested: bool = False,
+    calendar_id: uuid.UUID | None = None,
 ) -> ExternalCalendar:
-    """Insert an external calendar of a product, due for its first sync at once."""
+    """Insert an external calendar of a product, due for its first sync at once.
+
+    It gets a new id unless ``calendar_id`` is given.
+    """
     calendar = ExternalCalendar(
+        id=calendar_id or uuid.uuid4(),
         product_id=product_id,
         name=name,
         ical_url=ical_url,

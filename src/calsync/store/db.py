@@ -3,7 +3,9 @@
 SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign
 keys on; write transactions start with ``BEGIN IMMEDIATE`` so a read-then-write
 transaction waits for the lock instead of failing at once with "database is
-locked". PostgreSQL is reached through psycopg 3. Statement parameters are hidden from
+locked"; its connections know ``calsync_like``, PostgreSQL's ``LIKE`` and
+``ILIKE`` (:mod:`calsync.core.like`), so a pattern matches the same rows on both
+databases. PostgreSQL is reached through psycopg 3. Statement parameters are hidden from
 errors and logs: they include feed URLs, whose tokens are secrets. A
 :class:`StoreError`'s message names the failure, never the SQL: the statement
 stays on the chained SQLAlchemy exception, for the log.
@@ -23,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
+from calsync.core.like import SQLITE_FUNCTION, like
 from calsync.errors import ConfigError, StoreError
 
 if TYPE_CHECKING:
@@ -163,6 +166,7 @@ def create_store_engine(settings: DatabaseSettings) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        dbapi_connection.create_function(SQLITE_FUNCTION, 3, _sqlite_like, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:  # noqa: ANN401
@@ -170,6 +174,13 @@ def create_store_engine(settings: DatabaseSettings) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
     return engine
+
+
+def _sqlite_like(value: str | None, pattern: str | None, icase: int) -> bool | None:
+    """SQL ``value LIKE pattern`` (``ILIKE`` when ``icase``); NULL when either is NULL."""
+    if value is None or pattern is None:
+        return None
+    return like(value, pattern, icase=bool(icase))
 
 
 @contextmanager

@@ -143,6 +143,7 @@ class Booking(Base):
     __tablename__ = "bookings"
     __table_args__ = (
         UniqueConstraint("external_calendar_id", "source_key"),
+        UniqueConstraint("product_id", "reference"),
         Index("ix_bookings_product_id_starts_at", "product_id", "starts_at"),
         Index("ix_bookings_created_at_id", "created_at", "id"),
     )
@@ -161,6 +162,14 @@ class Booking(Base):
     delete_held_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     echo_of: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     """The booking this one echoes: a channel re-exporting what calsync sent it."""
+    group_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    """The main booking this one is part of: the rows of one array POST share it."""
+    reference: Mapped[str | None] = mapped_column(String(200))
+    """The booking platform's own booking number; unique per product when set."""
+    customer: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """Who booked, as free text (never exported)."""
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """An internal note; may hold line breaks (never exported)."""
 
 
 class CapacityGroupDependency(Base):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,6 @@ from calsync.errors import NotFound
 from calsync.store.models import Booking, CapacityGroupDependency, ExternalCalendar, Product
 
 if TYPE_CHECKING:
-    import uuid
     from collections.abc import Iterable, Sequence
     from datetime import datetime
 
@@ -47,10 +47,17 @@ def is_feed_token(token: str) -> bool:
 
 
 def add_product(
-    session: Session, *, name: str, timezone: str, capacity: int, now: datetime
+    session: Session,
+    *,
+    name: str,
+    timezone: str,
+    capacity: int,
+    now: datetime,
+    product_id: uuid.UUID | None = None,
 ) -> Product:
-    """Insert a product with a new feed token."""
+    """Insert a product with a new feed token (and a new id unless ``product_id`` is given)."""
     product = Product(
+        id=product_id or uuid.uuid4(),
         name=name,
         timezone=timezone,
         capacity=capacity,
@@ -238,12 +245,18 @@ def links_by_id(session: Session) -> dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID]
 
 
 def add_link(
-    session: Session, accumulator_id: uuid.UUID, element_id: uuid.UUID, *, now: datetime
+    session: Session,
+    accumulator_id: uuid.UUID,
+    element_id: uuid.UUID,
+    *,
+    now: datetime,
+    link_id: uuid.UUID | None = None,
 ) -> CapacityGroupDependency:
     """Insert the link ``element`` → ``accumulator`` (checked by the caller)."""
     link = CapacityGroupDependency(
-        accumulator_id=accumulator_id, element_id=element_id, created_at=now, updated_at=now
-    )
+        id=link_id or uuid.uuid4(), accumulator_id=accumulator_id, element_id=element_id,
+        created_at=now, updated_at=now,
+    )  # fmt: skip
     session.add(link)
     session.flush()
     return link

@@ -10,6 +10,7 @@ this host that is gone). Every function takes the caller's session.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,6 @@ from calsync.errors import NotFound
 from calsync.store.models import Event, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 if TYPE_CHECKING:
-    import uuid
     from collections.abc import Collection, Mapping, Sequence
     from datetime import datetime
 
@@ -35,9 +35,11 @@ def add_endpoint(
     description: str,
     active: bool,
     now: datetime,
+    endpoint_id: uuid.UUID | None = None,
 ) -> WebhookEndpoint:
-    """Insert an endpoint."""
+    """Insert an endpoint (a new id unless ``endpoint_id``)."""
     endpoint = WebhookEndpoint(
+        id=endpoint_id or uuid.uuid4(),
         url=url, events=json.dumps(list(events)), secret=secret, description=description,
         active=active, created_at=now, updated_at=now,
     )  # fmt: skip

@@ -1,16 +1,23 @@
 """The REST API at ``/v1``: Bookingmood's resources with PostgREST conventions (DESIGN §7).
 
-``GET /v1/{resource}`` takes filters on any column (``col=op.value``, see
-:mod:`calsync.web.query`), ``select``, ``order``, ``limit``/``offset`` and a
-``Range`` header; ``POST`` takes one object or an array; ``PATCH`` and
-``DELETE`` act on the rows their filters match and refuse to run without one;
-a ``DELETE`` of external calendars says how many imported bookings went with
-them (:data:`~calsync.web.openapi.DELETED_BOOKINGS_HEADER`, and
-``deleted_bookings`` on each row). Actions on one row: ``POST
+``GET`` (and ``HEAD``) ``/v1/{resource}`` takes filters on any column and logic
+trees (:mod:`calsync.web.filters`), ``select``, ``order``, ``limit``/``offset``
+and a ``Range`` header (:mod:`calsync.web.query`), at most ``api.max_rows`` rows
+a page; ``POST`` takes one object or an array (``columns=`` picks the keys to
+use; ``Prefer: resolution=…`` makes it an upsert, :mod:`calsync.web.upsert`);
+``PATCH`` and ``DELETE`` act on the rows their filters match and refuse to run
+without one. Writes answer ``201`` (POST) or ``204`` without a body unless
+``Prefer: return=representation`` (:mod:`calsync.web.prefer`); ``Prefer:
+count=exact`` puts the total in ``Content-Range``. Answers are JSON, one object
+or CSV as ``Accept`` asks (:mod:`calsync.web.representation`); a singular answer
+that is not one row is a 406 and a write that made it is rolled back. ``OPTIONS``
+answers the methods in ``Allow``. A ``DELETE`` of external calendars says how
+many imported bookings went with them (:data:`~calsync.web.openapi.DELETED_BOOKINGS_HEADER`,
+and ``deleted_bookings`` on each row). Actions on one row: ``POST
 /v1/external_calendars/{id}/sync`` and ``…/release``, ``POST
-/v1/products/{id}/rotate_feed_token``. ``sync_runs`` and
-``product_calendar_logs`` are read-only. Every route needs an API key
-(:mod:`calsync.web.auth`).
+/v1/products/{id}/rotate_feed_token``; ``GET /v1/booking_statuses`` lists what a
+booking's status means. ``sync_runs`` and ``product_calendar_logs`` are
+read-only. Every route needs an API key (:mod:`calsync.web.auth`).
 
 Bodies are read as plain JSON into the fields' types here
 (:mod:`calsync.web.resources`), so every mistake is a 400 naming the field,
@@ -27,46 +34,54 @@ after a write that made a calendar due has committed.
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError
 
 from calsync.config import ApiSettings
-from calsync.errors import BadRequest, Conflict, FilterRequired, MethodNotAllowed, PayloadTooLarge
-from calsync.services import calendars, products
+from calsync.errors import BadRequest, FilterRequired, MethodNotAllowed, PayloadTooLarge
+from calsync.services import bookings, calendars, products
 from calsync.services.context import BookingBounds, Cause, WriteContext
 from calsync.services.views import json_value, serialize
 from calsync.web.auth import require_api_key
-from calsync.web.openapi import DELETED_BOOKINGS_HEADER, ErrorBody
+from calsync.web.filters import parse_filters
+from calsync.web.inputs import conflicts, flag, json_body, path_id, single_params
+from calsync.web.openapi import DELETED_BOOKINGS_HEADER
+from calsync.web.prefer import APPLIED_HEADER, Preferences
 from calsync.web.query import (
     RESERVED,
     answer_status,
     content_range,
     matching,
-    parse_filters,
+    parse_columns,
     parse_query,
     parse_range,
     parse_select,
 )
-from calsync.web.resources import RESOURCES, ExternalCalendars, Resource, resource_named
-from calsync.web.routes import actions, add_resource_routes
+from calsync.web.representation import Representation
+from calsync.web.resources import RESOURCES, ExternalCalendars, resource_named
+from calsync.web.routes import actions, add_resource_routes, add_statuses_route
+from calsync.web.schema import COMMON_RESPONSES
+from calsync.web.upsert import Upserted, conflict_key, upsert
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    import uuid
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
 
     from sqlalchemy.orm import Session
 
     from calsync.store.db import Store
     from calsync.store.models import Base
+    from calsync.web.policy import Resource
 
     ComputedFields = Callable[[Sequence[Any]], Callable[[Any], dict[str, Any]]]
+    Serializer = Callable[[Sequence[Base]], list[dict[str, Any]]]
+
+READ_METHODS = "OPTIONS,GET,HEAD"
+WRITE_METHODS = "OPTIONS,GET,HEAD,POST,PATCH,DELETE"
 
 
 def api_router(
@@ -107,16 +122,7 @@ def api_router(
     router = APIRouter(
         prefix="/v1",
         dependencies=[Depends(require_api_key(store=store, clock=clock))],
-        responses={
-            400: {"model": ErrorBody, "description": "Invalid input; the message names it."},
-            401: {"model": ErrorBody, "description": "Missing, unknown or revoked API key."},
-            413: {
-                "model": ErrorBody,
-                "description": "The body is larger than api.max_body_bytes, or a POST has more "
-                "rows than api.max_rows_per_write.",
-            },
-            503: {"model": ErrorBody, "description": "The database is unavailable."},
-        },
+        responses=COMMON_RESPONSES,
     )
     for resource in RESOURCES:
         _add_resource_routes(router, api, resource)
@@ -124,12 +130,21 @@ def api_router(
     described["sync"].add(router, api.request_sync)
     described["release"].add(router, api.release)
     described["rotate_feed_token"].add(router, api.rotate_feed_token)
+    add_statuses_route(router, api.booking_statuses)
     return router
 
 
 def _add_resource_routes(router: APIRouter, api: _Api, resource: Resource) -> None:
+    allow = WRITE_METHODS if resource.writable else READ_METHODS
+
     async def list_rows(request: Request) -> Response:
         return await api.list_rows(resource, request)
+
+    async def head_rows(request: Request) -> Response:
+        return await api.list_rows(resource, request, body=False)
+
+    async def options(request: Request) -> Response:  # noqa: ARG001
+        return Response(status_code=200, headers={"Allow": allow})
 
     async def create_rows(request: Request) -> Response:
         return await api.create_rows(resource, request)
@@ -141,12 +156,12 @@ def _add_resource_routes(router: APIRouter, api: _Api, resource: Resource) -> No
         return await api.delete_rows(resource, request)
 
     async def read_only(request: Request) -> Response:  # noqa: ARG001
-        raise MethodNotAllowed(f"{resource.name} is read-only", headers={"Allow": "GET"})
+        raise MethodNotAllowed(f"{resource.name} is read-only", headers={"Allow": READ_METHODS})
 
     add_resource_routes(
         router, resource, extra=api.extra_schema.get(resource.name, {}),
-        list_rows=list_rows, create_rows=create_rows, update_rows=update_rows,
-        delete_rows=delete_rows, read_only=read_only,
+        list_rows=list_rows, head_rows=head_rows, options=options, create_rows=create_rows,
+        update_rows=update_rows, delete_rows=delete_rows, read_only=read_only,
     )  # fmt: skip
 
 
@@ -182,52 +197,72 @@ class _Api:
 
     def _serializer(
         self, resource: Resource, select_text: str | None
-    ) -> Callable[[Sequence[Base]], list[dict[str, Any]]]:
-        """The rows of one answer as JSON-ready dicts; computed fields only if selected."""
+    ) -> tuple[Serializer, tuple[str, ...]]:
+        """The rows of one answer as JSON-ready dicts, and the names of the fields answered.
+
+        Computed fields are computed only if selected.
+        """
         extra_names = self._extra_names(resource)
         columns = parse_select(select_text, resource.columns, extra=extra_names)
         all_extra = select_text is None or "*" in (name.strip() for name in select_text.split(","))
         factory = self.extra_fields.get(resource.name)
         if not (all_extra or any(name in extra_names for name in columns)):
             factory = None
+        names = (*columns, *(n for n in extra_names if n not in columns)) if all_extra else columns
 
         def show(rows: Sequence[Base]) -> list[dict[str, Any]]:
             extra = factory(rows) if factory is not None else None
             return [serialize(row, columns, extra, all_extra=all_extra) for row in rows]
 
-        return show
+        return show, names
 
-    async def list_rows(self, resource: Resource, request: Request) -> Response:
-        query = parse_query(
-            resource.model,
-            request.query_params.multi_items(),
-            columns=resource.columns,
-            extra=self._extra_names(resource),
-        ).within(parse_range(request.headers.get("range"), request.headers.get("range-unit")))
-        show = self._serializer(resource, request.query_params.get("select"))
+    async def list_rows(
+        self, resource: Resource, request: Request, *, body: bool = True
+    ) -> Response:
+        representation = Representation.of(request.headers)
+        preferences = Preferences.parse(request.headers.getlist("prefer"))
+        query = (
+            parse_query(
+                resource.model,
+                request.query_params.multi_items(),
+                columns=resource.columns,
+                extra=self._extra_names(resource),
+            )
+            .within(parse_range(request.headers.get("range"), request.headers.get("range-unit")))
+            .capped(self.limits.max_rows)
+        )
+        show, names = self._serializer(resource, request.query_params.get("select"))
 
-        def read() -> tuple[list[dict[str, Any]], int]:
+        def read() -> tuple[list[dict[str, Any]], int | None]:
             with self.store.read() as session:
-                total = int(session.scalar(query.count_statement()) or 0)
-                answer_status(query.offset, 0, total)  # 416 before reading rows
+                total = None
+                if preferences.count:
+                    total = int(session.scalar(query.count_statement()) or 0)
+                    answer_status(query.offset, 0, total)  # 416 before reading rows
                 rows = session.scalars(query.statement()).all()
                 return show(rows), total
 
         rows, total = await asyncio.to_thread(read)
-        return JSONResponse(
-            rows,
-            status_code=answer_status(query.offset, len(rows), total),
-            headers={
-                "Content-Range": content_range(query.offset, len(rows), total),
-                "Range-Unit": "items",
-            },
-        )
+        headers = {
+            "Content-Range": content_range(query.offset, len(rows), total),
+            "Range-Unit": "items",
+        }
+        _applied(headers, preferences.applied(writing=False))
+        status = answer_status(query.offset, len(rows), total)
+        return representation.answer(rows, columns=names, status=status, headers=headers,
+                                     body=body)  # fmt: skip
 
     async def create_rows(self, resource: Resource, request: Request) -> Response:
-        params = _single_params(request, allowed={"select", *resource.flags})
-        show = self._serializer(resource, params.get("select"))
-        force = _flag(params.get("force"), "force")
-        body = await _json_body(request)
+        representation = Representation.of(request.headers)
+        preferences = Preferences.parse(request.headers.getlist("prefer"))
+        params = single_params(
+            request, allowed={"select", "columns", "on_conflict", *resource.flags}
+        )
+        show, names = self._serializer(resource, params.get("select"))
+        force = flag(params.get("force"), "force")
+        columns = parse_columns(params.get("columns"), resource.body_fields())
+        key = conflict_key(resource, params.get("on_conflict")) if preferences.resolution else None
+        body = await json_body(request)
         array = isinstance(body, list)
         items = body if isinstance(body, list) else [body]
         limit = self.limits.max_rows_per_write
@@ -238,83 +273,112 @@ class _Api:
                 details={"limit": limit, "rows": len(items), "setting": "api.max_rows_per_write"},
             )
         values = [
-            resource.fields(item, creating=True, index=i if array else None)
+            resource.fields(item, creating=True, index=i if array else None, columns=columns,
+                            with_id=key is not None)
             for i, item in enumerate(items)
-        ]
-        minimal = _prefers_minimal(request)
+        ]  # fmt: skip
         ctx = self._context(request, force=force)
 
-        def write() -> list[dict[str, Any]]:
-            with self.store.write() as session, _conflicts():
-                rows = resource.create(session, values, ctx, array=array)
+        def write() -> tuple[list[dict[str, Any]], list[uuid.UUID], int]:
+            with self.store.write() as session, conflicts():
+                if key is None:
+                    indexes = range(len(values)) if array else None
+                    made = resource.create(session, values, ctx, indexes=indexes)
+                    done = Upserted(made, len(made))
+                else:
+                    ignore = preferences.resolution == "ignore-duplicates"
+                    done = upsert(resource, session, values, ctx, key=key, ignore=ignore,
+                                  array=array)  # fmt: skip
                 session.flush()
-                return [] if minimal else show(rows)
+                representation.check_rows(len(done.rows))
+                answer = show(done.rows) if preferences.representation else []
+                return answer, [row.id for row in done.rows], done.inserted
 
-        answer = await asyncio.to_thread(write)
+        answer, ids, inserted = await asyncio.to_thread(write)
         self._wake_if(ctx)
-        if minimal:
-            return Response(status_code=201)
-        return JSONResponse(answer, status_code=201)
+        merged_only = preferences.resolution == "merge-duplicates" and inserted == 0
+        status = 200 if merged_only else 201
+        headers = {"Content-Range": f"*/{len(ids) if preferences.count else '*'}"}
+        if preferences.return_ == "headers-only" and len(ids) == 1:
+            headers["Location"] = f"/v1/{resource.name}?id=eq.{ids[0]}"
+        _applied(headers, preferences.applied(writing=True, upsert=key is not None))
+        return _written(representation, preferences, answer, names, headers, status, status)
 
     async def update_rows(self, resource: Resource, request: Request) -> Response:
-        filters, params = self._write_filters(resource, request)
-        show = self._serializer(resource, params.get("select"))
-        force = _flag(params.get("force"), "force")
-        body = await _json_body(request)
+        representation = Representation.of(request.headers)
+        preferences = Preferences.parse(request.headers.getlist("prefer"))
+        filters, params = self._write_filters(resource, request, extra=("columns",))
+        show, names = self._serializer(resource, params.get("select"))
+        force = flag(params.get("force"), "force")
+        columns = parse_columns(params.get("columns"), resource.body_fields())
+        body = await json_body(request)
         if isinstance(body, list):
             raise BadRequest(
                 f"PATCH takes one JSON object with the fields to change of every matching "
                 f"{resource.kind}, not an array"
             )
-        values = resource.fields(body, creating=False)
-        minimal = _prefers_minimal(request)
+        values = resource.fields(body, creating=False, columns=columns)
         ctx = self._context(request, force=force)
 
-        def write() -> list[dict[str, Any]]:
-            with self.store.write() as session, _conflicts():
+        def write() -> tuple[list[dict[str, Any]], int]:
+            with self.store.write() as session, conflicts():
                 rows = session.scalars(matching(resource.model, filters)).all()
+                preferences.check_affected(len(rows))
+                representation.check_rows(len(rows))
                 resource.update(session, rows, values, ctx)
                 session.flush()
-                return [] if minimal else show(rows)
+                return (show(rows) if preferences.representation else []), len(rows)
 
-        answer = await asyncio.to_thread(write)
+        answer, affected = await asyncio.to_thread(write)
         self._wake_if(ctx)
-        return Response(status_code=204) if minimal else JSONResponse(answer)
+        headers = {
+            "Content-Range": content_range(0, affected, affected if preferences.count else None)
+        }
+        _applied(headers, preferences.applied(writing=True))
+        return _written(representation, preferences, answer, names, headers, 200, 204)
 
     async def delete_rows(self, resource: Resource, request: Request) -> Response:
+        representation = Representation.of(request.headers)
+        preferences = Preferences.parse(request.headers.getlist("prefer"))
         filters, params = self._write_filters(resource, request, flags=False)
-        show = self._serializer(resource, params.get("select"))
-        minimal = _prefers_minimal(request)
+        show, names = self._serializer(resource, params.get("select"))
         ctx = self._context(request)
 
-        def write() -> list[dict[str, Any]]:
-            with self.store.write() as session, _conflicts():
+        def write() -> tuple[list[dict[str, Any]], int]:
+            with self.store.write() as session, conflicts():
                 rows = session.scalars(matching(resource.model, filters)).all()
-                answer = [] if minimal else show(rows)
+                preferences.check_affected(len(rows))
+                representation.check_rows(len(rows))
+                answer = show(rows) if preferences.representation else []
                 ids = [row.id for row in rows]
                 resource.delete(session, rows, ctx)
                 if isinstance(resource, ExternalCalendars):
                     for item, row_id in zip(answer, ids, strict=False):
                         item["deleted_bookings"] = ctx.deleted_bookings[row_id]
-                return answer
+                return answer, len(ids)
 
-        answer = await asyncio.to_thread(write)
-        headers = {}
+        answer, affected = await asyncio.to_thread(write)
+        headers = {"Content-Range": f"*/{affected if preferences.count else '*'}"}
         if isinstance(resource, ExternalCalendars):
             headers[DELETED_BOOKINGS_HEADER] = str(sum(ctx.deleted_bookings.values()))
-        if minimal:
-            return Response(status_code=204, headers=headers)
-        return JSONResponse(answer, headers=headers)
+            names = (*names, "deleted_bookings")
+        _applied(headers, preferences.applied(writing=True))
+        return _written(representation, preferences, answer, names, headers, 200, 204)
 
     def _write_filters(
-        self, resource: Resource, request: Request, *, flags: bool = True
+        self,
+        resource: Resource,
+        request: Request,
+        *,
+        flags: bool = True,
+        extra: Sequence[str] = (),
     ) -> tuple[tuple[Any, ...], dict[str, str]]:
         pairs = request.query_params.multi_items()
-        allowed = {"select", *(resource.flags if flags else ())}
+        allowed = {"select", *extra, *(resource.flags if flags else ())}
         for name, _ in pairs:
             if name in RESERVED - allowed:
                 raise BadRequest(f"{name} applies to GET only", details={"parameter": name})
-        params = _single_params(request, allowed=allowed, others_allowed=True)
+        params = single_params(request, allowed=allowed, others_allowed=True)
         filters = parse_filters(resource.model, pairs, resource.columns, reserved=allowed)
         if not filters:
             raise FilterRequired(
@@ -334,7 +398,7 @@ class _Api:
         self, request: Request, status: int, act: Callable[[Session, WriteContext, uuid.UUID], Any]
     ) -> Response:
         """Run a row's action in a write transaction; answer what it gives, woken if asked."""
-        row_id = _path_id(request)
+        row_id = path_id(request)
         ctx = self._context(request)
 
         def write() -> Any:  # noqa: ANN401 - the action's JSON answer
@@ -353,7 +417,7 @@ class _Api:
         return await self._act(request, 202, act)
 
     async def release(self, request: Request) -> Response:
-        show = self._serializer(resource_named("external_calendars"), None)
+        show, _ = self._serializer(resource_named("external_calendars"), None)
 
         def act(session: Session, ctx: WriteContext, calendar_id: uuid.UUID) -> dict[str, Any]:
             released, calendar = calendars.release(session, ctx, calendar_id)
@@ -363,7 +427,7 @@ class _Api:
         return await self._act(request, 200, act)
 
     async def rotate_feed_token(self, request: Request) -> Response:
-        show = self._serializer(resource_named("products"), None)
+        show, _ = self._serializer(resource_named("products"), None)
 
         def act(session: Session, ctx: WriteContext, product_id: uuid.UUID) -> dict[str, Any]:
             product = products.rotate_feed_token(session, ctx, product_id)
@@ -372,70 +436,32 @@ class _Api:
 
         return await self._act(request, 200, act)
 
-
-def _path_id(request: Request) -> uuid.UUID:
-    [raw] = request.path_params.values()
-    try:
-        return uuid.UUID(raw)
-    except ValueError as exc:
-        raise BadRequest(
-            f"id: not a UUID: {raw!r:.80}", details={"field": "id", "value": raw}
-        ) from exc
-
-
-@contextmanager
-def _conflicts() -> Iterator[None]:
-    """Turn a constraint violation the checks did not foresee (a race) into a 409."""
-    try:
-        yield
-    except IntegrityError as exc:
-        raise Conflict(
-            "the change conflicts with stored data (a duplicate, or a row that was "
-            "deleted meanwhile)"
-        ) from exc
+    async def booking_statuses(self, request: Request) -> Response:
+        """The booking statuses and what each means for availability; ``select`` only."""
+        representation = Representation.of(request.headers)
+        rows = bookings.statuses()
+        params = single_params(request, allowed={"select"})
+        names = parse_select(params.get("select"), tuple(rows[0]))
+        shown = [{name: row[name] for name in names} for row in rows]
+        headers = {"Content-Range": content_range(0, len(shown), None)}
+        return representation.answer(shown, columns=names, status=200, headers=headers)
 
 
-def _single_params(
-    request: Request, *, allowed: set[str], others_allowed: bool = False
-) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for name, value in request.query_params.multi_items():
-        if name in allowed:
-            if name in params:
-                raise BadRequest(f"{name} given more than once", details={"parameter": name})
-            params[name] = value
-        elif not others_allowed:
-            raise BadRequest(
-                f"unknown query parameter {name!r} for {request.method}",
-                details={"parameter": name},
-            )
-    return params
+def _written(
+    representation: Representation,
+    preferences: Preferences,
+    answer: list[dict[str, Any]],
+    names: Sequence[str],
+    headers: dict[str, str],
+    status: int,
+    empty_status: int,
+) -> Response:
+    """A write's answer: the rows with ``return=representation``, else no body."""
+    if preferences.representation:
+        return representation.answer(answer, columns=names, status=status, headers=headers)
+    return Response(status_code=empty_status, headers=headers)
 
 
-def _flag(text: str | None, name: str) -> bool:
-    if text is None or text == "false":
-        return False
-    if text == "true":
-        return True
-    raise BadRequest(
-        f"{name}: expected true or false, got {text!r:.80}", details={"parameter": name}
-    )
-
-
-def _prefers_minimal(request: Request) -> bool:
-    preferences = {
-        item.strip().lower()
-        for header in request.headers.getlist("prefer")
-        for item in header.split(",")
-    }
-    return bool(preferences & {"return=minimal", "return=headers-only"})
-
-
-async def _json_body(request: Request) -> object:
-    raw = await request.body()
-    if not raw.strip():
-        raise BadRequest("a JSON body is required")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}"[:300]) from exc
+def _applied(headers: dict[str, str], applied: str | None) -> None:
+    if applied is not None:
+        headers[APPLIED_HEADER] = applied

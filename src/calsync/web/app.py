@@ -1,11 +1,16 @@
 """The FastAPI app of ``calsync run``: health, readiness, metrics, feeds and the REST API.
 
 The app knows nothing of the dispatcher: it is given ``wake`` (a write made a
-calendar due) and ``is_running`` (for ``/readyz``) as callables.
+calendar due) and ``is_running`` (for ``/readyz``) as callables. ``/docs``
+(Swagger UI) and ``/redoc`` work offline: their scripts and styles are served by
+calsync from the ``fastapi-offline`` package, never from a CDN. CORS, for the
+REST API only, follows ``server.cors_origins`` (:mod:`calsync.web.cors`).
 
 Errors are presented in one place, :func:`_error_response`: JSON
 ``{"code", "message", "details", "hint", "request_id"}`` with a 4xx status for
 anything a client sent; ``request_id`` is also the ``X-Request-Id`` header. A
+method no route of the path takes is a 405 whose ``Allow`` lists the methods of
+every route of the path. A
 database failure (503) or a bug (500) is answered with a fixed message: the SQL,
 its parameters, the traceback and the library's message go to the log only,
 under the same request id.
@@ -17,29 +22,33 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 
 from calsync import __version__, reports
 from calsync.clock import utc_now
 from calsync.config import Settings  # noqa: TC001 - a run-time dependency of create_app
-from calsync.errors import ApiError, CalsyncError, NotFound, StoreError
+from calsync.errors import ApiError, CalsyncError, NotFound, StoreError, UnsupportedMethod
 from calsync.metrics import Metrics  # noqa: TC001 - a run-time dependency of create_app
 from calsync.services.views import COMPUTED_SCHEMA, Views
 from calsync.store.db import Store  # noqa: TC001
 from calsync.web.api import api_router
 from calsync.web.availability import availability_router
+from calsync.web.cors import ApiCors
 from calsync.web.feeds import feeds_router
 from calsync.web.limits import BodyLimit
 from calsync.web.request_ids import HEADER, RequestIds, request_id_of
 from calsync.web.ui import ui_routes
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Iterator
     from datetime import datetime
+
+    from fastapi import FastAPI, Request
 
     from calsync.feeds import FeedReadLog, FeedService
 
@@ -65,7 +74,11 @@ def create_app(
     says the scheduler does not run. ``conflicts`` is shared with the daemon's
     conflict check, when there is one.
     """
-    app = FastAPI(title="calsync", version=__version__)
+    app = FastAPIOffline(
+        title="calsync",
+        version=__version__,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge from swagger.io
+    )
     conflicts = conflicts or reports.ConflictCache()
     app.include_router(feeds_router(feed_service, read_log, clock=clock))
 
@@ -88,7 +101,17 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["health"])
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The metrics in Prometheus' text format.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def prometheus_metrics() -> Response:
         """Prometheus metrics."""
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
@@ -114,6 +137,8 @@ def create_app(
         app.add_exception_handler(handled, _error_response)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(RequestIds)
+    if settings.server.cors_origins:
+        app.add_middleware(ApiCors, origins=settings.server.cors_origins)
     return app
 
 
@@ -132,6 +157,13 @@ async def _error_response(request: Request, exc: Exception) -> JSONResponse:
     request_id = request_id_of(request)
     details: dict[str, Any]
     message: str | None = None
+    if isinstance(exc, HTTPException) and exc.status_code == 405:  # noqa: PLR2004
+        allow = _allowed_methods(request)
+        exc = UnsupportedMethod(
+            f"{request.method} is not a method of {request.url.path}; use {allow}",
+            details={"method": request.method, "allow": allow.split(",")},
+            headers={"Allow": allow},
+        )
     if isinstance(exc, NotFound):
         status, code, details = 404, "not_found", {"kind": exc.kind, "id": exc.ident}
     elif isinstance(exc, RequestValidationError):
@@ -161,6 +193,30 @@ async def _error_response(request: Request, exc: Exception) -> JSONResponse:
         "request_id": request_id,
     }
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+_METHOD_ORDER = ("OPTIONS", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods of every route whose path matches the request's: a true ``Allow``."""
+    methods: set[str] = set()
+    for route in _routes(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    ordered = sorted(methods, key=lambda m: (*_METHOD_ORDER, m).index(m))
+    return ",".join(ordered)
+
+
+def _routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, those of included routers too (their paths carry the routers' prefixes)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI's included router
+        if included is not None:
+            yield from _routes(included.routes)
+        else:
+            yield route
 
 
 def _validation_detail(error: Any) -> dict[str, Any]:  # noqa: ANN401 - pydantic's error dict

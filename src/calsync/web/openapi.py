@@ -4,7 +4,8 @@ Every operation of a resource is described from its field policy
 (:class:`~calsync.web.resources.Resource`): the JSON schema of each field, with
 the services' rules as its constraints, so the document and the checks cannot
 disagree; the filters, paging and ``Prefer`` parameters; and every answer,
-errors included (:class:`ErrorBody`).
+errors included (:class:`~calsync.web.schema.ErrorBody`; the parts every
+operation shares are :mod:`calsync.web.schema`).
 """
 
 from __future__ import annotations
@@ -14,43 +15,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
-
 from calsync.store.models import INT_MAX
-from calsync.web.query import OPERATORS, python_type
-from calsync.web.resources import Bookings, ExternalCalendars, Resource
+from calsync.web.filters import INSTANT_PATTERN, python_type
+from calsync.web.resources import Bookings, ExternalCalendars
+from calsync.web.schema import (
+    ACCEPT_HELP,
+    CONFLICT,
+    FILTER_HELP,
+    FILTER_PATTERN,
+    PREFER_CREATE,
+    PREFER_READ,
+    PREFER_WRITE,
+    ROWS_HEADERS,
+    ErrorBody,
+    prefer,
+    rows_content,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from calsync.web.policy import Resource
+
 DELETED_BOOKINGS_HEADER = "Calsync-Deleted-Bookings"
 """On a DELETE of external calendars: how many imported bookings went with them."""
-
-
-class ErrorBody(BaseModel):
-    """Every error the API answers with."""
-
-    code: str = Field(description="Machine-readable: bad_request, filter_required, unauthorized, "
-                      "not_found, method_not_allowed, conflict, imported_booking, "
-                      "range_not_satisfiable, invalid_request, payload_too_large, "
-                      "store_unavailable, internal_error.")  # fmt: skip
-    message: str = Field(description="What went wrong, for people.")
-    details: dict[str, Any] = Field(description="Context: the field, the conflicting bookings…")
-    hint: str | None = Field(description="Always null (PostgREST's shape).")
-    request_id: str = Field(
-        description="The request's id, also the `X-Request-Id` header: finds it in the log."
-    )
-
-
-_FILTER_PATTERN = rf"^(not\.)?({'|'.join(OPERATORS)})\."
-_FILTER_HELP = (
-    "Any column can be filtered with `column=operator.value`: `eq`, `neq`, `gt`, `gte`, "
-    "`lt`, `lte`, `in.(a,b)`, `like.*part*` (case-sensitive, `*` is the wildcard), "
-    "`ilike.*part*`, `is.null`, `is.not_null`, `is.true`, `is.false`, each negated by a "
-    "`not.` prefix (`not.is.null`). Several filters are ANDed. Values take the column's "
-    "type: UUIDs, integers, `true`/`false`, RFC 3339 instants (`2026-12-01T14:00:00Z`; "
-    "write `+` as `%2B`) or dates (`2026-12-01`, midnight UTC)."
-)
 
 
 @dataclass(frozen=True)
@@ -85,10 +73,6 @@ class ResourceDocs:
             "description": f"A {self.resource.kind}; `select` may leave fields out.",
             "properties": properties | dict(self.extra),
         }
-
-    def rows_schema(self) -> dict[str, Any]:
-        """An answer of rows."""
-        return {"type": "array", "items": self.row_schema()}
 
     def body_schema(self, *, creating: bool) -> dict[str, Any]:
         """One object of a POST (``creating``) or a PATCH body."""
@@ -129,18 +113,30 @@ class ResourceDocs:
     # --- parameters -----------------------------------------------------------------
 
     def filter_parameters(self) -> list[dict[str, Any]]:
-        """A ``col=operator.value`` filter for every shown field."""
-        return [
+        """A ``col=operator.value`` filter for every shown field, and the logic trees."""
+        columns = [
             {
                 "name": name,
                 "in": "query",
                 "required": False,
-                "schema": {"type": "string", "pattern": _FILTER_PATTERN},
+                "schema": {"type": "string", "pattern": FILTER_PATTERN},
                 "description": f"Filter on `{name}`: `operator.value`, e.g. "
                 f"`{name}={_example_filter(self.resource, name)}`.",
             }
             for name in self.resource.columns
         ]
+        trees = [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "pattern": r"^\(.+\)$"},
+                "description": f"Conditions combined with {name.upper().replace('.', ' ')}: "
+                "`(col.op.value,…)`, nested with `or(…)`, `and(…)`, `not.or(…)`.",
+            }
+            for name in ("or", "and", "not.or", "not.and")
+        ]
+        return [*columns, *trees]
 
     def select_parameter(self) -> dict[str, Any]:
         """The ``select`` parameter, naming every field."""
@@ -195,22 +191,41 @@ class ResourceDocs:
                 "schema": {"type": "string", "enum": ["items"]},
                 "description": "Always `items`.",
             },
+            prefer(PREFER_READ),
             *self.filter_parameters(),
         ]
 
-    def write_parameters(self, *, filters: bool, flags: bool = True) -> list[dict[str, Any]]:
-        """A write's parameters: select, Prefer, the flags and maybe the filters."""
+    def write_parameters(
+        self, *, filters: bool, flags: bool = True, creating: bool = False, body: bool = True
+    ) -> list[dict[str, Any]]:
+        """A write's parameters: select, Prefer, columns (with a ``body``), flags, filters."""
         parameters = [
             self.select_parameter(),
-            {
-                "name": "Prefer",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": "`return=representation` (default) answers with the rows; "
-                "`return=minimal` answers without a body (POST 201, PATCH/DELETE 204).",
-            },
+            prefer(PREFER_WRITE + (PREFER_CREATE if creating else "")),
         ]
+        if body:
+            parameters.append(
+                {
+                    "name": "columns",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "The body's keys to use, comma-separated (the others are "
+                    "ignored); the PostgREST clients send it with every array.",
+                }
+            )
+        if creating:
+            keys = " or ".join(f"`{','.join(key)}`" for key in self.resource.unique_keys)
+            parameters.append(
+                {
+                    "name": "on_conflict",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": f"The unique key an upsert matches rows on: {keys} "
+                    "(default `id`).",
+                }
+            )
         if flags and "force" in self.resource.flags:
             parameters.append(
                 {
@@ -230,37 +245,48 @@ class ResourceDocs:
     def list_description(self) -> str:
         """What a GET does."""
         return (
-            f"The {self.resource.name} the filters match. {_FILTER_HELP} The answer carries "
-            "`Content-Range: first-last/total` (`*/total` when empty) and is 206 when it is a "
-            "part of the matching rows (`limit`, `offset` or `Range`)."
+            f"The {self.resource.name} the filters match, at most `api.max_rows` a page. "
+            f"{FILTER_HELP} The answer carries `Content-Range: first-last/total` (the total "
+            "with `Prefer: count=exact`, else `*`) and is 206 when a count shows it is a part "
+            "of the matching rows (`limit`, `offset` or `Range`). HEAD answers the same "
+            f"headers without the rows.{ACCEPT_HELP}"
         )
 
     def create_description(self) -> str:
         """What a POST does."""
         required = ", ".join(f"`{name}`" for name in sorted(self.resource.required))
         text = f"Create one {self.resource.kind} (a JSON object) or several (an array) in one "
-        text += f"transaction. Required: {required}."
+        text += (
+            f"transaction. Required: {required}. Answers 201 without a body unless "
+            "`Prefer: return=representation`, when the body holds the created rows (as GET "
+            "answers them; 200 when an upsert only merged). An error about an item of an array "
+            "names it: `details.index` (400) or `details.item` (409)."
+        )
         if isinstance(self.resource, Bookings):
             text += (
                 " A booking that would overfill, on any of its nights, its product or any "
                 "product above it (capacity group dependencies; siblings count) is refused "
                 "with 409 `conflict` listing the nights and the bookings in the way, unless "
-                "`force=true`."
+                "`force=true`. The bookings of an array share a new `group_id` unless they "
+                "name one. A `reference` another booking of the product has is refused with "
+                "409 `23505` naming it (`details.existing_id`)."
             )
-        return text
+        return text + ACCEPT_HELP
 
     def update_description(self) -> str:
         """What a PATCH does."""
         return (
-            f"Apply the body's fields to every {self.resource.kind} the filters match; a "
-            f"filter is required (400 `filter_required` otherwise). {_FILTER_HELP}"
+            f"Apply the body's fields to every {self.resource.kind} the filters match, in one "
+            "transaction; a filter is required (400 `filter_required` otherwise). Answers 204 "
+            f"unless `Prefer: return=representation`. {FILTER_HELP}{ACCEPT_HELP}"
         )
 
     def delete_description(self) -> str:
         """What a DELETE does."""
         text = (
             f"Delete every {self.resource.kind} the filters match; a filter is required "
-            f"(400 `filter_required` otherwise). {_FILTER_HELP}"
+            "(400 `filter_required` otherwise). Answers 204 unless `Prefer: "
+            f"return=representation`. {FILTER_HELP}{ACCEPT_HELP}"
         )
         if isinstance(self.resource, ExternalCalendars):
             text += (
@@ -272,23 +298,40 @@ class ResourceDocs:
 
     def list_responses(self) -> dict[int | str, dict[str, Any]]:
         """A GET's answers."""
-        content = {"application/json": {"schema": self.rows_schema()}}
+        content = rows_content(self.row_schema())
+        return {
+            200: {"description": "Every matching row (or a page, without a count).",
+                  "content": content, "headers": ROWS_HEADERS},
+            206: {"description": "A part of the matching rows (with Prefer: count).",
+                  "content": content, "headers": ROWS_HEADERS},
+            416: {"model": ErrorBody, "description": "The range starts past the last row "
+                  "(with Prefer: count), or ends before it starts (PGRST103)."},
+        }  # fmt: skip
+
+    def create_responses(self) -> dict[int | str, dict[str, Any]]:
+        """A POST's answers: 201 (200 for an upsert that only merged), with a body on request.
+
+        The created rows are not described as the 201's content: without ``Prefer:
+        return=representation`` (PostgREST's default) the answer has no body.
+        """
         headers = {
-            "Content-Range": {
-                "description": "`first-last/total`, or `*/total` when no row is answered.",
+            **ROWS_HEADERS,
+            "Location": {
+                "description": "With Prefer: return=headers-only, the created row (one).",
                 "schema": {"type": "string"},
-            }
+            },
         }
         return {
-            200: {"description": "Every matching row.", "content": content, "headers": headers},
-            206: {"description": "A part of the matching rows.", "content": content,
+            201: {"description": "Created. With Prefer: return=representation the body holds "
+                  "the rows (as GET answers them); without, there is none.", "headers": headers},
+            200: {"description": "An upsert that only merged rows (merge-duplicates).",
                   "headers": headers},
-            416: {"model": ErrorBody, "description": "The range starts past the last row."},
+            409: CONFLICT,
         }  # fmt: skip
 
     def delete_responses(self) -> dict[int | str, dict[str, Any]]:
         """A DELETE's answers."""
-        responses = self.write_responses(200, "The deleted rows.")
+        responses = self.write_responses(200, "The deleted rows (Prefer: return=representation).")
         if isinstance(self.resource, ExternalCalendars):
             header = {
                 DELETED_BOOKINGS_HEADER: {
@@ -302,30 +345,23 @@ class ResourceDocs:
                 "minimum": 0,
                 "description": "The bookings imported from this calendar, deleted with it.",
             }
-            responses[200]["content"]["application/json"]["schema"] = {
-                "type": "array",
-                "items": row,
-            }
-            responses[200]["headers"] = responses[204]["headers"] = header
+            responses[200]["content"] = rows_content(row)
+            responses[200]["headers"] = {**ROWS_HEADERS, **header}
+            responses[204]["headers"] = {**ROWS_HEADERS, **header}
         return responses
 
     def write_responses(self, status: int, description: str) -> dict[int | str, dict[str, Any]]:
-        """A write's answers, ``status`` with the rows."""
-        responses: dict[int | str, dict[str, Any]] = {
+        """A PATCH's or DELETE's answers: ``status`` with the rows, 204 without."""
+        return {
             status: {
                 "description": description,
-                "content": {"application/json": {"schema": self.rows_schema()}},
+                "content": rows_content(self.row_schema()),
+                "headers": ROWS_HEADERS,
             },
-            409: {
-                "model": ErrorBody,
-                "description": "A conflict: an overlapping booking (`conflict`, with "
-                "`details.conflicts`), an imported booking (`imported_booking`), a duplicate, "
-                "self-link or cycle of capacity group dependencies.",
-            },
-        }
-        if status == 200:  # noqa: PLR2004 - PATCH and DELETE
-            responses[204] = {"description": "Done (Prefer: return=minimal)."}
-        return responses
+            204: {"description": "Done (without Prefer: return=representation).",
+                  "headers": ROWS_HEADERS},
+            409: CONFLICT,
+        }  # fmt: skip
 
 
 def _type_schema(column: Any, *, write: bool) -> dict[str, Any]:  # noqa: ANN401 - a Column
@@ -339,7 +375,7 @@ def _type_schema(column: Any, *, write: bool) -> dict[str, Any]:  # noqa: ANN401
         return {"type": "integer", **bounds}
     if kind is datetime:
         if write:
-            return {"type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}]}
+            return {"type": "string", "pattern": INSTANT_PATTERN}
         return {"type": "string", "format": "date-time"}
     length = getattr(column.type, "length", None)
     return {"type": "string", "maxLength": length} if write and length else {"type": "string"}

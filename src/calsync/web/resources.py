@@ -1,34 +1,25 @@
-"""The REST resources' field policy: which fields each shows, takes and filters, and their types.
+"""The REST resources: each table's field policy (:mod:`calsync.web.policy`) and its service calls.
 
-Each resource is a :class:`Resource` over one table. Fields are the table's
-column names; the shown ones are :func:`calsync.services.views.shown_columns`
-(internal sync state is never shown, never written), and every shown field
-filters. A shown field is written only when it is listed in ``create_fields``
-(POST) or ``update_fields`` (PATCH), so a column added to a table later is
-read-only in the API until someone decides otherwise.
-
-A request body is read here into checked Python types (an unknown, read-only,
-missing, null or mistyped field is a 400 naming it); what the values may be,
-and what a write does, is the services' (:mod:`calsync.services`): a resource
-only translates a body into a service call. The services' field rules are also
-the JSON schema the OpenAPI document publishes.
+Products, external calendars, bookings and capacity group dependencies are
+written through their services (:mod:`calsync.services`); ``sync_runs`` and
+``product_calendar_logs`` are read-only. A body's ``id`` (an upsert's) is given
+to a service as the new row's id.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
-from functools import cached_property
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from calsync.errors import BadRequest
 from calsync.services import bookings, calendars, links, products, webhooks
 from calsync.services.calendars import EVENT_STATUS_SYNC, TRANSPARENT
 from calsync.services.fields import (
+    CUSTOMER,
     FEED_URL,
     NAME,
+    NOTES,
+    REFERENCE,
     SUMMARY,
     TIME_OFFSET,
     TIMEZONE,
@@ -36,7 +27,6 @@ from calsync.services.fields import (
     WEBHOOK_URL,
     at_index,
 )
-from calsync.services.views import shown_columns
 from calsync.store.models import (
     Base,
     Booking,
@@ -49,148 +39,22 @@ from calsync.store.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from calsync.web.query import check_text, parse_instant, python_type
+from calsync.web.policy import FieldPath, Resource
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from sqlalchemy.orm import Session
-    from sqlalchemy.sql.elements import KeyedColumnElement
 
     from calsync.services.context import WriteContext
 
-ALWAYS_READ_ONLY = frozenset({"id", "created_at", "updated_at"})
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
-
-@dataclass(frozen=True, slots=True)
-class FieldPath:
-    """Where in a request body a problem is, for messages: ``[2] ends_at``."""
-
-    index: int | None
-    name: str
-
-    def __str__(self) -> str:
-        return self.name if self.index is None else f"[{self.index}] {self.name}"
-
-    def details(self) -> dict[str, Any]:
-        """The error's JSON ``details``."""
-        base: dict[str, Any] = {"field": self.name}
-        if self.index is not None:
-            base["index"] = self.index
-        return base
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One REST resource over one table; writable ones translate bodies into service calls."""
-
-    name: str
-    model: type[Base]
-    kind: str
-    """The singular, for messages: ``product``, ``external calendar``."""
-    create_fields: frozenset[str] = frozenset()
-    update_fields: frozenset[str] = frozenset()
-    required: frozenset[str] = frozenset()
-    rules: Mapping[str, Any] = field(default_factory=dict)
-    """The services' rule of each field that has one: its JSON schema is published."""
-    descriptions: Mapping[str, str] = field(default_factory=dict)
-    writable: bool = True
-
-    flags: ClassVar[tuple[str, ...]] = ()
-    """Query flags a write takes (``force``)."""
-
-    @cached_property
-    def columns(self) -> tuple[str, ...]:
-        """The fields shown: ``id``, the table's own, then ``created_at`` and ``updated_at``."""
-        return shown_columns(self.model)
-
-    def column(self, name: str) -> KeyedColumnElement[Any]:
-        """The table column of a field."""
-        return self.model.__table__.columns[name]
-
-    def writable_fields(self, *, creating: bool) -> tuple[str, ...]:
-        """The fields a POST (``creating``) or a PATCH may set."""
-        allowed = (self.create_fields if creating else self.update_fields) - ALWAYS_READ_ONLY
-        return tuple(name for name in self.columns if name in allowed)
-
-    def fields(self, body: object, *, creating: bool, index: int | None = None) -> dict[str, Any]:
-        """A JSON object of a request body as Python values of the columns' types, by field name."""
-        where = "" if index is None else f"[{index}] "
-        if not isinstance(body, dict):
-            raise BadRequest(
-                f"{where}expected a JSON object with the fields of a {self.kind}",
-                details={} if index is None else {"index": index},
-            )
-        allowed = self.writable_fields(creating=creating)
-        columns = {c.key for c in self.model.__table__.columns}
-        for problem, names in (
-            ("unknown", sorted(name for name in body if name not in columns)),
-            ("read-only", sorted(name for name in body if name in columns and name not in allowed)),
-            ("missing required", sorted(self.required - set(body)) if creating else []),
-        ):
-            if names:
-                raise BadRequest(
-                    f"{where}{problem} field{'s' if len(names) > 1 else ''} of a {self.kind}: "
-                    + ", ".join(names),
-                    details=_indexed({"fields": names}, index),
-                )
-        return {name: self.value(FieldPath(index, name), value) for name, value in body.items()}
-
-    def value(self, where: FieldPath, value: object) -> object:
-        """One field's JSON value as the column's Python type (not null unless it may be)."""
-        column = self.column(where.name)
-        if value is None:
-            if column.nullable:
-                return None
-            raise BadRequest(f"{where}: must not be null", details=where.details())
-        return _convert(python_type(column), where, value)
-
-    # --- writes: translated into service calls -----------------------------------------
-
-    def create(
-        self, session: Session, items: Sequence[dict[str, Any]], ctx: WriteContext, *, array: bool
-    ) -> list[Base]:
-        """Create one row per item (``array``: the body was an array; errors name the index)."""
-        raise NotImplementedError
-
-    def update(
-        self, session: Session, rows: Sequence[Base], values: dict[str, Any], ctx: WriteContext
-    ) -> None:
-        """Apply ``values`` to every row."""
-        raise NotImplementedError
-
-    def delete(self, session: Session, rows: Sequence[Base], ctx: WriteContext) -> None:
-        """Delete the rows."""
-        raise NotImplementedError
-
-
-def _indexed(details: dict[str, Any], index: int | None) -> dict[str, Any]:
-    return details if index is None else {**details, "index": index}
-
-
-def _convert(kind: type, where: FieldPath, value: object) -> object:
-    if kind is str and isinstance(value, str):
-        return check_text(value, field=str(where))
-    if kind is bool and isinstance(value, bool):
-        return value
-    if kind is int and not isinstance(value, bool):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, int):
-            return value
-    if kind is uuid.UUID and isinstance(value, str) and _UUID.match(value):
-        return uuid.UUID(value)
-    if kind is datetime and isinstance(value, str):
-        return parse_instant(value, field=str(where))
-    expected = {
-        str: "a string",
-        bool: "true or false",
-        int: "an integer",
-        uuid.UUID: "a UUID string",
-        datetime: "an RFC 3339 instant string",
-    }.get(kind, str(kind))
-    raise BadRequest(f"{where}: expected {expected}, got {value!r:.80}", details=where.details())
+def _row_id(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A body's values as a service's ``add`` takes them: a given ``id`` is its ``row_id``."""
+    translated = {name: value for name, value in values.items() if name != "id"}
+    if "id" in values:
+        translated["row_id"] = values["id"]
+    return translated
 
 
 @dataclass(frozen=True)
@@ -198,13 +62,18 @@ class Products(Resource):
     """Things that are rented out (:mod:`calsync.services.products`)."""
 
     def create(
-        self, session: Session, items: Sequence[dict[str, Any]], ctx: WriteContext, *, array: bool
+        self,
+        session: Session,
+        items: Sequence[dict[str, Any]],
+        ctx: WriteContext,
+        *,
+        indexes: Sequence[int] | None,
     ) -> list[Base]:
         """New products; ``feed_token`` is made by the service."""
         made: list[Base] = []
         for i, item in enumerate(items):
-            with at_index(i if array else None):
-                made.append(products.add(session, ctx, **item))
+            with at_index(None if indexes is None else indexes[i]):
+                made.append(products.add(session, ctx, **_row_id(item)))
         return made
 
     def update(
@@ -229,13 +98,18 @@ class ExternalCalendars(Resource):
         return super().value(where, value)
 
     def create(
-        self, session: Session, items: Sequence[dict[str, Any]], ctx: WriteContext, *, array: bool
+        self,
+        session: Session,
+        items: Sequence[dict[str, Any]],
+        ctx: WriteContext,
+        *,
+        indexes: Sequence[int] | None,
     ) -> list[Base]:
         """New calendars, due at once, named after their channel unless a name is given."""
         made: list[Base] = []
         for i, item in enumerate(items):
-            with at_index(i if array else None):
-                made.append(calendars.add(session, ctx, **_calendar_values(item)))
+            with at_index(None if indexes is None else indexes[i]):
+                made.append(calendars.add(session, ctx, **_row_id(_calendar_values(item))))
         return made
 
     def update(
@@ -279,14 +153,23 @@ class Bookings(Resource):
         return super().value(where, value)
 
     def create(
-        self, session: Session, items: Sequence[dict[str, Any]], ctx: WriteContext, *, array: bool
+        self,
+        session: Session,
+        items: Sequence[dict[str, Any]],
+        ctx: WriteContext,
+        *,
+        indexes: Sequence[int] | None,
     ) -> list[Base]:
-        """Direct bookings, refused (409) when one would exceed a capacity; all or none."""
+        """Direct bookings, refused (409) when one would exceed a capacity; all or none.
+
+        The bookings of an array are one main booking: they share a new ``group_id``
+        unless they name one.
+        """
         new = [
             bookings.NewBooking(**{k: v for k, v in item.items() if k != "external_calendar_id"})
             for item in items
         ]
-        return list(bookings.add(session, ctx, new, indexed=array))
+        return list(bookings.add(session, ctx, new, indexes=indexes, grouped=indexes is not None))
 
     def update(
         self, session: Session, rows: Sequence[Base], values: dict[str, Any], ctx: WriteContext
@@ -304,13 +187,19 @@ class CapacityGroupDependencies(Resource):
     """Accumulator products made of element products (:mod:`calsync.services.links`)."""
 
     def create(
-        self, session: Session, items: Sequence[dict[str, Any]], ctx: WriteContext, *, array: bool
+        self,
+        session: Session,
+        items: Sequence[dict[str, Any]],
+        ctx: WriteContext,
+        *,
+        indexes: Sequence[int] | None,
     ) -> list[Base]:
         """New links; self-links, duplicates and cycles are refused (409)."""
         made: list[Base] = []
         for i, item in enumerate(items):
-            with at_index(i if array else None):
-                made.append(links.link(session, ctx, item["accumulator_id"], item["element_id"]))
+            with at_index(None if indexes is None else indexes[i]):
+                made.append(links.link(session, ctx, item["accumulator_id"], item["element_id"],
+                                       row_id=item.get("id")))  # fmt: skip
         return made
 
     def update(
@@ -330,21 +219,43 @@ class CapacityGroupDependencies(Resource):
 class WebhookEndpoints(Resource):
     """Where events go (:mod:`calsync.services.webhooks`); the secret is shown at creation only."""
 
-    def fields(self, body: object, *, creating: bool, index: int | None = None) -> dict[str, Any]:
+    def fields(
+        self,
+        body: object,
+        *,
+        creating: bool,
+        index: int | None = None,
+        columns: frozenset[str] | None = None,
+        with_id: bool = False,
+    ) -> dict[str, Any]:
         """As any resource's; ``events`` (a list) and ``secret`` (POST) the service checks."""
         raw = dict(body) if isinstance(body, dict) else body
         names = ("events", "secret") if creating else ("events",)
-        taken = {n: raw.pop(n) for n in names if isinstance(raw, dict) and n in raw}
-        return super().fields(raw, creating=creating, index=index) | taken
+        taken = {
+            n: raw.pop(n)
+            for n in names
+            if isinstance(raw, dict) and n in raw and (columns is None or n in columns)
+        }
+        fields = super().fields(
+            raw, creating=creating, index=index, columns=columns, with_id=with_id
+        )
+        return fields | taken
 
     def create(
-        self, session: Session, items: Sequence[dict[str, Any]], ctx: WriteContext, *, array: bool
+        self,
+        session: Session,
+        items: Sequence[dict[str, Any]],
+        ctx: WriteContext,
+        *,
+        indexes: Sequence[int] | None,
     ) -> list[Base]:
         """New endpoints, each with its secret (generated when not given), shown this once."""
         made: list[Base] = []
         for i, item in enumerate(items):
-            with at_index(i if array else None):
-                made.append(webhooks.add(session, ctx, **item))
+            with at_index(None if indexes is None else indexes[i]):
+                values = dict(item)
+                row_id = values.pop("id", None)
+                made.append(webhooks.add(session, ctx, row_id=row_id, **values))
         return made
 
     def update(
@@ -371,7 +282,10 @@ _CALENDAR_SETTINGS = frozenset(
         "units",
     }
 )
-_BOOKING_FIELDS = frozenset({"starts_at", "ends_at", "all_day", "summary", "units", "status"})
+_BOOKING_FIELDS = frozenset(
+    {"starts_at", "ends_at", "all_day", "summary", "units", "status", "group_id", "reference",
+     "customer", "notes"}
+)  # fmt: skip
 
 RESOURCES: tuple[Resource, ...] = (
     Products(
@@ -426,13 +340,33 @@ RESOURCES: tuple[Resource, ...] = (
         create_fields=frozenset(_BOOKING_FIELDS | {"product_id", "external_calendar_id"}),
         update_fields=_BOOKING_FIELDS,
         required=frozenset({"product_id", "starts_at", "ends_at"}),
-        rules={"summary": SUMMARY, "units": UNITS, "status": bookings.STATUS},
+        rules={
+            "summary": SUMMARY,
+            "units": UNITS,
+            "status": bookings.STATUS,
+            "reference": REFERENCE,
+            "customer": CUSTOMER,
+            "notes": NOTES,
+        },
         descriptions={
             "external_calendar_id": "Null for a direct booking; set for one imported from a feed "
             "(imported bookings are read-only).",
-            "starts_at": "RFC 3339 instant, or a date (midnight UTC) for all-day bookings.",
+            "starts_at": "RFC 3339 instant (no offset: UTC; a space for the T is fine), or a "
+            "date (midnight UTC) for all-day bookings.",
             "ends_at": "Exclusive end; for all-day bookings the check-out date.",
+            "units": "Units of the product's capacity the booking takes (default 1).",
+            "status": "confirmed and tentative block their nights, cancelled frees them "
+            "(GET /v1/booking_statuses).",
+            "group_id": "The main booking this one belongs to: the bookings of one array POST "
+            "share a new one unless they name one. PATCH ?group_id=eq.… changes (cancels) the "
+            "whole group in one transaction.",
+            "reference": "The booking platform's own booking number; unique per product when "
+            "set (a retried POST is refused with 409 naming the booking that has it). Imported "
+            "bookings have none.",
+            "customer": "Who booked, one line of free text (never exported).",
+            "notes": "An internal note; may break lines (never exported).",
         },
+        unique_keys=(("id",), ("product_id", "reference")),
     ),
     CapacityGroupDependencies(
         name="capacity_group_dependencies",
@@ -441,6 +375,7 @@ RESOURCES: tuple[Resource, ...] = (
         create_fields=frozenset({"accumulator_id", "element_id"}),
         update_fields=frozenset({"accumulator_id", "element_id"}),
         required=frozenset({"accumulator_id", "element_id"}),
+        unique_keys=(("id",), ("accumulator_id", "element_id")),
     ),
     Resource(name="sync_runs", model=SyncRun, kind="sync run", writable=False),
     Resource(

@@ -10,15 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from calsync.web.openapi import ErrorBody, ResourceDocs
+from fastapi.responses import Response
+
+from calsync.services.bookings import STATUS
+from calsync.web.openapi import ResourceDocs
+from calsync.web.schema import SELECT_ONLY, ErrorBody, rows_responses
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
     from fastapi import APIRouter, Request
-    from fastapi.responses import Response
 
-    from calsync.web.resources import Resource
+    from calsync.web.policy import Resource
 
     Handler = Callable[[Request], Awaitable[Response]]
 
@@ -29,6 +32,8 @@ def add_resource_routes(
     *,
     extra: Mapping[str, dict[str, Any]],
     list_rows: Handler,
+    head_rows: Handler,
+    options: Handler,
     create_rows: Handler,
     update_rows: Handler,
     delete_rows: Handler,
@@ -36,7 +41,9 @@ def add_resource_routes(
 ) -> None:
     """GET, POST, PATCH and DELETE of ``resource``, described (writes to a read-only one: 405).
 
-    ``extra`` names the resource's computed fields with their JSON schema.
+    HEAD (a GET without its body) and OPTIONS (the methods, in ``Allow``) are
+    answered but not described as operations of their own. ``extra`` names the
+    resource's computed fields with their JSON schema.
     """
     path = f"/{resource.name}"
     tags: list[str | Any] = [resource.name]
@@ -46,12 +53,15 @@ def add_resource_routes(
         list_rows,
         methods=["GET"],
         tags=tags,
+        response_class=Response,
         operation_id=f"list_{resource.name}",
         summary=f"List {resource.name}",
         description=docs.list_description(),
         responses=docs.list_responses(),
         openapi_extra={"parameters": docs.list_parameters()},
     )
+    router.add_api_route(path, head_rows, methods=["HEAD"], include_in_schema=False)
+    router.add_api_route(path, options, methods=["OPTIONS"], include_in_schema=False)
     if not resource.writable:
         router.add_api_route(
             path, read_only, methods=["POST", "PATCH", "DELETE"], include_in_schema=False
@@ -63,14 +73,13 @@ def add_resource_routes(
         methods=["POST"],
         status_code=201,
         tags=tags,
+        response_class=Response,
         operation_id=f"create_{resource.name}",
         summary=f"Create {resource.name}",
         description=docs.create_description(),
-        responses=docs.write_responses(
-            201, "The created rows (empty with Prefer: return=minimal)."
-        ),
+        responses=docs.create_responses(),
         openapi_extra={
-            "parameters": docs.write_parameters(filters=False),
+            "parameters": docs.write_parameters(filters=False, creating=True),
             "requestBody": docs.create_body(),
         },
     )
@@ -79,10 +88,11 @@ def add_resource_routes(
         update_rows,
         methods=["PATCH"],
         tags=tags,
+        response_class=Response,
         operation_id=f"update_{resource.name}",
         summary=f"Change the {resource.name} the filters match",
         description=docs.update_description(),
-        responses=docs.write_responses(200, "The changed rows."),
+        responses=docs.write_responses(200, "The changed rows (Prefer: return=representation)."),
         openapi_extra={
             "parameters": docs.write_parameters(filters=True),
             "requestBody": docs.update_body(),
@@ -93,11 +103,12 @@ def add_resource_routes(
         delete_rows,
         methods=["DELETE"],
         tags=tags,
+        response_class=Response,
         operation_id=f"delete_{resource.name}",
         summary=f"Delete the {resource.name} the filters match",
         description=docs.delete_description(),
         responses=docs.delete_responses(),
-        openapi_extra={"parameters": docs.write_parameters(filters=True, flags=False)},
+        openapi_extra={"parameters": docs.write_parameters(filters=True, flags=False, body=False)},
     )
 
 
@@ -125,6 +136,7 @@ class Action:
             methods=["POST"],
             status_code=self.status,
             tags=[self.resource.name],
+            response_class=Response,
             operation_id=f"{self.name}_{self.resource.name}",
             summary=self.summary,
             description=self.description,
@@ -147,6 +159,31 @@ class Action:
                 ]
             },
         )
+
+
+def add_statuses_route(router: APIRouter, endpoint: Handler) -> None:
+    """``GET /booking_statuses``: what each status of a booking means for availability."""
+    row = {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": list(STATUS.options)},
+            "blocks_availability": {"type": "boolean"},
+            "description": {"type": "string"},
+        },
+    }
+    router.add_api_route(
+        "/booking_statuses",
+        endpoint,
+        methods=["GET"],
+        tags=["bookings"],
+        response_class=Response,
+        operation_id="list_booking_statuses",
+        summary="List the booking statuses",
+        description="Each status a booking can have, whether it blocks availability "
+        "(confirmed and tentative do, cancelled does not) and what it means. Takes `select`.",
+        responses=rows_responses(row),
+        openapi_extra={"parameters": [SELECT_ONLY]},
+    )
 
 
 def actions(
