@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from calsync.cli.sync import preview_rows
+from calsync.services.preview import rows as preview_rows
 from calsync.core.ical_in import parse_feed
 from conftest import FEEDS, parse_options
 
