@@ -13,7 +13,7 @@ unless ``ctx.force``. Imported bookings change only through their feed (409).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from calsync.core.availability import Night, Occupant, nights_of
@@ -28,7 +28,6 @@ from calsync.store.products import find_product, lock_groups, touch_feed_version
 if TYPE_CHECKING:
     import uuid
     from collections.abc import Sequence
-    from datetime import datetime
 
     from sqlalchemy.orm import Session
 
@@ -63,6 +62,11 @@ class NewBooking:
 
 
 _RULES: dict[str, Any] = {"summary": SUMMARY, "units": UNITS, "status": STATUS}
+
+
+def day_start(day: date) -> datetime:
+    """How an all-day booking's date is stored: midnight UTC of it (never moved by a timezone)."""
+    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 def check(changes: BookingChanges) -> BookingChanges:
