@@ -369,6 +369,10 @@ def test_a_refused_product_form_keeps_the_input_and_names_the_field(host, store)
         answer.text, "capacity"
     )
     assert "Beach house" == value_of(answer.text, "name")
+    words = post(host, "/products", name="Beach house", timezone="UTC", capacity="two")
+    assert "capacity: expected an integer from 1 to 2147483647" == field_error(
+        words.text, "capacity"
+    )
     with store.read() as session:
         assert [] == list(stored_products.list_products(session))
 

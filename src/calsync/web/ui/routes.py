@@ -1,6 +1,9 @@
 """The routes of the web interface: log in and out, first-run setup, and the pages.
 
-Every page needs a session; without one it redirects to ``/login?next=…``.
+The forms that change things are in :mod:`calsync.web.ui.products` (products,
+direct bookings) and :mod:`calsync.web.ui.calendars`, sharing
+:class:`~calsync.web.ui.base.Base`. Every page needs a session; without one it
+redirects to ``/login?next=…``.
 Errors are pages too: a bad or unknown id is a 404, the database away a 503, a
 bug a 500 with the request id the log has.
 """
