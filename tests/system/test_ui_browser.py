@@ -7,11 +7,12 @@ origin, and saves a screenshot of each page it visits under its tmp_path.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from argon2 import PasswordHasher
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from calsync.services.users import Users
 from conftest import calendar
@@ -342,7 +343,8 @@ def cheap_user(store, username: str) -> None:
     Users(store, hasher=cheap).add(username, PASSWORD)
 
 
-def notice_text(page) -> str:
+def notice_text(page: Page) -> str:
+    """The notice a write left on the page it led to."""
     return page.locator("p.notice.done").inner_text()
 
 
@@ -350,8 +352,11 @@ def test_a_host_starts_from_nothing_product_calendar_dry_run_sync_now(
     tmp_path, feed_server, browser, shot
 ):
     """Empty calsync: add a product, a calendar after its dry run, Sync now; the stays show."""
-    today = datetime.now(UTC).date()
-    day = lambda n: f"{today + timedelta(days=n):%Y%m%d}"  # noqa: E731
+    today = datetime.now(ZoneInfo("Europe/Amsterdam")).date()  # the timeline's first night
+
+    def day(n: int) -> str:
+        return f"{today + timedelta(days=n):%Y%m%d}"
+
     feed_server.serve("/airbnb.ics", calendar(
         stay("s1", day(3), day(6)), stay("s2", day(10), day(12)),
         f"UID:gone\nSTATUS:CANCELLED\nDTSTART;VALUE=DATE:{day(20)}\nDTEND;VALUE=DATE:{day(22)}",
