@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("calsync.web.ui")
 BLOCKS_SHOWN = 200
-"""A dry run lists this many blocks; the rest are counted."""
+"""A dry run lists this many blocks and skipped events; the rest are counted."""
 
 
 class CalendarForms:
@@ -102,7 +102,8 @@ class CalendarForms:
                 "rows": rows[:BLOCKS_SHOWN],
                 "more": len(rows) - BLOCKS_SHOWN,
                 "count": len(rows),
-                "skipped": parsed.skipped,
+                "skipped": parsed.skipped[:BLOCKS_SHOWN],
+                "skipped_count": len(parsed.skipped),
                 "warnings": parsed.warnings,
                 "events": parsed.event_count,
                 "past_days": self.ui.settings.sync.past_days,
