@@ -5,9 +5,10 @@ The pages themselves are driven in a real browser in tests/system/test_ui_browse
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -16,26 +17,29 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from calsync.feeds import FeedReadLog, FeedService
+from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
+from calsync.services import bookings
 from calsync.services.users import Users
 from calsync.store import calendars as stored_calendars
 from calsync.store import overview
 from calsync.store import products as stored_products
 from calsync.store.db import Store
-from calsync.store.models import ExternalCalendar, SyncRun
+from calsync.store.models import Booking, ExternalCalendar, SyncRun
+from calsync.sync import sync_calendar
 from calsync.web.app import create_app
-from conftest import NOW, make_settings
+from conftest import NOW, calendar, make_settings
 
 PASSWORD = "correct horse battery"  # noqa: S105 - the test account's password
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
-def build(store, database_url, clock, **server: object):
+def build(store, database_url, clock, wake=None, **server: object):
     settings = make_settings(database_url, server=server) if server else make_settings(database_url)
     return create_app(
         store=store, metrics=Metrics(),
         feed_service=FeedService(store, settings.feeds, clock=clock),
-        read_log=FeedReadLog(store), settings=settings, clock=clock,
+        read_log=FeedReadLog(store), settings=settings, clock=clock, wake=wake,
     )  # fmt: skip
 
 
@@ -255,3 +259,453 @@ def test_calendar_state_names_one_calendar(store, five_states):
             overview.calendar_state(session, uuid.uuid4(), now=NOW, stale_after=timedelta(hours=24))
             is None
         )
+
+
+# --- the write actions: products, calendars, bookings ----------------------------------
+
+HTML_LOGIN = b"<!doctype html><html><head><title>Log in</title></head><body>Log in</body></html>"
+
+
+class Woken:
+    """The app's ``wake``: counts how often a write woke the dispatcher."""
+
+    def __init__(self) -> None:
+        self.times = 0
+
+    def __call__(self) -> None:
+        self.times += 1
+
+
+@pytest.fixture
+def woken() -> Woken:
+    return Woken()
+
+
+@pytest.fixture
+def host(store, database_url, clock, woken):
+    """A client logged in as anna, on the whole app whose ``wake`` is counted."""
+    Users(store, hasher=CHEAP, clock=clock).add("anna", PASSWORD)
+    with TestClient(build(store, database_url, clock, wake=woken)) as client:
+        assert 303 == log_in(client).status_code
+        yield client
+
+
+def post(client: TestClient, path: str, **form: str):
+    """A form POST with the page's CSRF token, not following the redirect."""
+    token = token_of(client.get("/login").text)
+    return client.post(path, data={"csrftoken": token, **form}, follow_redirects=False)
+
+
+def notice(client: TestClient, answer) -> str:
+    """The notice the page after a write (its 303's target) shows."""
+    assert 303 == answer.status_code, answer.text
+    page = client.get(answer.headers["location"]).text
+    found = re.search(r'<p class="notice done" role="status">(.*?)</p>', page, re.DOTALL)
+    assert found is not None, page
+    return found.group(1)
+
+
+def field_error(html: str, field: str) -> str:
+    found = re.search(rf'<p class="field-error" id="{field}-error">(.*?)</p>', html, re.DOTALL)
+    assert found is not None, html
+    return found.group(1).replace("&#39;", "'")
+
+
+def text_of(html: str) -> str:
+    """The page's text, without its tags."""
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def value_of(html: str, field: str) -> str:
+    found = re.search(rf'<input id="{field}" name="{field}" type="[a-z]+" value="([^"]*)"', html)
+    assert found is not None, html
+    return found.group(1)
+
+
+def beach_house(store: Store, capacity: int = 1) -> uuid.UUID:
+    with store.write() as session:
+        return stored_products.add_product(
+            session, name="Beach house", timezone="Europe/Amsterdam", capacity=capacity, now=NOW
+        ).id
+
+
+def imported_stay(store: Store, product_id: uuid.UUID, url: str, start: str, end: str, **extra):
+    """A calendar named Airbnb with one imported all-day stay; (calendar id, booking id)."""
+    with store.write() as session:
+        calendar = stored_calendars.add_calendar(
+            session, product_id=product_id, name="Airbnb", ical_url=url, tld="airbnb.com", now=NOW
+        )
+        booking = Booking(
+            product_id=product_id, external_calendar_id=calendar.id, source_key=f"uid-{start}",
+            starts_at=bookings.day_start(date.fromisoformat(start)),
+            ends_at=bookings.day_start(date.fromisoformat(end)), all_day=True,
+            summary="Reserved", **extra,
+        )  # fmt: skip
+        session.add(booking)
+        session.flush()
+        return calendar.id, booking.id
+
+
+def test_adding_a_product_goes_to_its_page_and_says_so_once(host, store):
+    """POST /products adds it (through the service) and its page says so, once."""
+    answer = post(host, "/products", name="Beach house", timezone="Europe/Amsterdam", capacity="2")
+    assert "Added Beach house." in notice(host, answer)
+    with store.read() as session:
+        [product] = stored_products.list_products(session)
+    assert ("Beach house", "Europe/Amsterdam", 2) == (
+        product.name,
+        product.timezone,
+        product.capacity,
+    )
+    assert f"/products/{product.id}" == answer.headers["location"]
+    assert 'class="notice done"' not in host.get(answer.headers["location"]).text
+
+
+def test_a_refused_product_form_keeps_the_input_and_names_the_field(host, store):
+    """A capacity of 0 is the API's 400 message next to the field; the name typed stays."""
+    answer = post(host, "/products", name="Beach house", timezone="Europe/Amsterdam", capacity="0")
+    assert 400 == answer.status_code
+    assert "capacity: expected an integer from 1 to 2147483647" == field_error(
+        answer.text, "capacity"
+    )
+    assert "Beach house" == value_of(answer.text, "name")
+    words = post(host, "/products", name="Beach house", timezone="UTC", capacity="two")
+    assert "capacity: expected an integer from 1 to 2147483647" == field_error(
+        words.text, "capacity"
+    )
+    with store.read() as session:
+        assert [] == list(stored_products.list_products(session))
+
+
+def test_editing_a_product(host, store):
+    """The edit form is filled in; an unknown timezone is refused by name; a good one is saved."""
+    product_id = beach_house(store)
+    assert "Europe/Amsterdam" == value_of(host.get(f"/products/{product_id}/edit").text, "timezone")
+    path = f"/products/{product_id}/edit"
+    refused = post(host, path, name="Beach house", timezone="Mars/Olympus", capacity="1")
+    assert 400 == refused.status_code
+    assert "timezone: unknown IANA timezone 'Mars/Olympus'" == field_error(refused.text, "timezone")
+    assert "Saved." == notice(
+        host, post(host, path, name="Dune house", timezone="UTC", capacity="3")
+    )
+    with store.read() as session:
+        product = stored_products.get_product(session, product_id)
+    assert ("Dune house", "UTC", 3) == (product.name, product.timezone, product.capacity)
+
+
+def test_the_dashboard_names_products_without_a_calendar(host, store):
+    """A product with no calendar yet is listed on the dashboard, with a link to add one."""
+    product_id = beach_house(store)
+    page = host.get("/").text
+    assert f'href="/products/{product_id}/calendars/new"' in page
+    assert "Products without a calendar" in page
+
+
+def test_the_dry_run_shows_blocks_and_skipped_events_and_writes_nothing(host, store, serve_feed):
+    """Preview fetches the feed and parses it as the calendar would: blocks, skipped, nothing saved."""
+    product_id = beach_house(store)
+    url = serve_feed("/feed.ics", calendar(
+        "UID:a1\nDTSTART;VALUE=DATE:20261201\nDTEND;VALUE=DATE:20261205\nSUMMARY:Reserved",
+        "UID:c1\nSTATUS:CANCELLED\nDTSTART;VALUE=DATE:20261210\nDTEND;VALUE=DATE:20261212",
+    ))  # fmt: skip
+    answer = post(
+        host, f"/products/{product_id}/calendars/preview", ical_url=url, name="", time_offset="0",
+        units="1", transparent_events="block",
+    )  # fmt: skip
+    assert 200 == answer.status_code
+    assert "it would import 1 block" in answer.text
+    assert (
+        '<td data-label="From">2026-12-01</td><td data-label="Until">2026-12-05</td>' in answer.text
+    )
+    assert "<code>c1</code>: cancelled" in answer.text
+    assert 'action="/products/' in answer.text
+    assert "Save the calendar" in answer.text
+    with store.read() as session:
+        assert [] == list(stored_calendars.list_calendars(session))
+
+
+def test_the_dry_run_of_a_login_page_says_what_it_is(host, store, serve_feed):
+    """A URL that answers an HTML login page: the feed error names it; no Save button."""
+    product_id = beach_house(store)
+    url = serve_feed("/login.ics", HTML_LOGIN, content_type="text/html")
+    answer = post(
+        host, f"/products/{product_id}/calendars/preview", ical_url=url, time_offset="0",
+        units="1", transparent_events="block",
+    )  # fmt: skip
+    assert "The feed could not be read:" in answer.text
+    assert "an HTML page titled &#39;Log in&#39;" in answer.text
+    assert "Save the calendar" not in answer.text
+
+
+def test_a_bad_url_is_refused_before_any_fetch(host, store):
+    """A URL the API refuses is refused with the same message next to the field."""
+    product_id = beach_house(store)
+    answer = post(
+        host, f"/products/{product_id}/calendars/preview", ical_url="http://0..0/x.ics",
+        time_offset="0", units="1", transparent_events="block",
+    )  # fmt: skip
+    assert 400 == answer.status_code
+    assert field_error(answer.text, "ical_url").startswith("ical_url: not a feed URL: host '0..0'")
+    assert "http://0..0/x.ics" == value_of(answer.text, "ical_url")
+
+
+def test_saving_a_calendar_adds_it_and_wakes_the_dispatcher(host, store, woken, serve_feed):
+    """Save adds the calendar with its options, due at once, and wakes the dispatcher."""
+    product_id = beach_house(store)
+    url = serve_feed("/feed.ics", calendar())
+    answer = post(
+        host, f"/products/{product_id}/calendars", ical_url=url, name="", time_offset="-2",
+        units="1", transparent_events="skip",
+    )  # fmt: skip
+    assert "Its first sync runs now." in notice(host, answer)
+    with store.read() as session:
+        [added] = stored_calendars.list_calendars(session)
+    assert f"/calendars/{added.id}" == answer.headers["location"]
+    assert (url, "127.0.0.1", -2, "skip") == (
+        added.ical_url,
+        added.name,
+        added.time_offset,
+        added.transparent_events,
+    )
+    assert 1 == woken.times
+
+
+def test_editing_a_calendar_a_bad_url_shows_why_a_good_one_saves_and_syncs(host, store, woken):
+    """A bad URL keeps the input with the reason; a new good URL is saved and synced at once."""
+    product_id = beach_house(store)
+    calendar_id, _ = imported_stay(
+        store, product_id, "https://www.airbnb.com/a.ics", "20261201", "20261205"
+    )
+    page = host.get(f"/calendars/{calendar_id}/edit").text
+    assert "https://www.airbnb.com/a.ics" == value_of(page, "ical_url")
+    form = {"name": "Airbnb", "time_offset": "0", "units": "1", "transparent_events": "block",
+            "active": "yes"}  # fmt: skip
+    refused = post(host, f"/calendars/{calendar_id}/edit", ical_url="ftp://x/y.ics", **form)
+    assert 400 == refused.status_code
+    assert field_error(refused.text, "ical_url").startswith("ical_url: not a feed URL:")
+    assert "ftp://x/y.ics" == value_of(refused.text, "ical_url")
+    assert 0 == woken.times
+    saved = post(
+        host, f"/calendars/{calendar_id}/edit", ical_url="https://www.airbnb.com/b.ics", **form
+    )
+    assert "Saved. The new URL is synced now." == notice(host, saved)
+    assert 1 == woken.times
+    with store.read() as session:
+        assert (
+            "https://www.airbnb.com/b.ics"
+            == stored_calendars.get_calendar(session, calendar_id).ical_url
+        )
+
+
+def test_unticking_active_switches_a_calendar_off(host, store):
+    """The Active checkbox left empty saves the calendar inactive; no Sync now button then."""
+    product_id = beach_house(store)
+    calendar_id, _ = imported_stay(
+        store, product_id, "https://www.airbnb.com/a.ics", "20261201", "20261205"
+    )
+    post(
+        host, f"/calendars/{calendar_id}/edit", ical_url="https://www.airbnb.com/a.ics",
+        name="Airbnb", time_offset="0", units="1", transparent_events="block",
+    )  # fmt: skip
+    with store.read() as session:
+        assert stored_calendars.get_calendar(session, calendar_id).active is False
+    assert "Sync now" not in host.get(f"/calendars/{calendar_id}").text
+
+
+def test_removing_a_calendar_says_how_many_bookings_go(host, store):
+    """The confirmation page counts the imported bookings; removing says how many went."""
+    product_id = beach_house(store)
+    calendar_id, _ = imported_stay(
+        store, product_id, "https://www.airbnb.com/a.ics", "20261201", "20261205"
+    )
+    assert (
+        "1 booking imported from it goes with it"
+        in host.get(f"/calendars/{calendar_id}/remove").text
+    )
+    answer = post(host, f"/calendars/{calendar_id}/remove")
+    assert f"/products/{product_id}" == answer.headers["location"]
+    assert "Removed Airbnb and the 1 booking imported from it." == notice(host, answer)
+    with store.read() as session:
+        assert [] == list(stored_calendars.list_calendars(session))
+
+
+def test_sync_now_asks_for_a_sync_and_status_json_follows_it(
+    host, store, settings, clock, woken, serve_feed
+):
+    """Sync now sets sync_requested_at and wakes; status.json shows it until a sync ran."""
+    product_id = beach_house(store)
+    url = serve_feed("/feed.ics", calendar(
+        "UID:a1\nDTSTART;VALUE=DATE:20261201\nDTEND;VALUE=DATE:20261205"
+    ))  # fmt: skip
+    with store.write() as session:
+        calendar_id = stored_calendars.add_calendar(
+            session, product_id=product_id, name="Airbnb", ical_url=url, tld="airbnb.com", now=NOW
+        ).id
+    answer = post(host, f"/calendars/{calendar_id}/sync")
+    assert notice(host, answer).startswith("Sync requested")
+    assert 1 == woken.times
+    asked = host.get(f"/calendars/{calendar_id}/status.json").json()
+    assert (NOW.isoformat().replace("+00:00", "Z"), None) == (
+        asked["sync_requested_at"],
+        asked["last_run"],
+    )
+
+    async def sync() -> None:
+        async with FeedFetcher(settings.fetch) as fetcher:
+            await sync_calendar(
+                calendar_id, store=store, fetcher=fetcher, settings=settings, clock=clock
+            )
+
+    asyncio.run(sync())
+    done = host.get(f"/calendars/{calendar_id}/status.json").json()
+    assert done["sync_requested_at"] is None
+    assert ("changed", 1, 200) == (
+        done["last_run"]["outcome"],
+        done["last_run"]["inserted"],
+        done["last_run"]["http_status"],
+    )
+    page = text_of(host.get(f"/calendars/{calendar_id}?run={done['last_run']['id']}").text)
+    assert (
+        "Synced just now: changed, 1 added, 0 changed, 0 deleted, 0 held, 0 skipped (HTTP 200)."
+        in page
+    )
+
+
+def test_status_json_needs_a_session(app, store):
+    """Without a session status.json answers 401 JSON, not a login page."""
+    product_id = beach_house(store)
+    calendar_id, _ = imported_stay(
+        store, product_id, "https://www.airbnb.com/a.ics", "20261201", "20261205"
+    )
+    with TestClient(app) as client:
+        answer = client.get(f"/calendars/{calendar_id}/status.json")
+    assert (401, "log in first") == (answer.status_code, answer.json()["message"])
+
+
+def test_releasing_held_deletions_lists_them_then_deletes_them(host, store):
+    """The release page lists the held bookings; releasing deletes them and says how many."""
+    product_id = beach_house(store)
+    calendar_id, _ = imported_stay(
+        store,
+        product_id,
+        "https://www.airbnb.com/a.ics",
+        "20261201",
+        "20261205",
+        delete_held_at=NOW,
+    )
+    with store.write() as session:
+        held = stored_calendars.get_calendar(session, calendar_id)
+        held.held_since, held.error = NOW, "deletions held: 1 of 1 future bookings vanished"
+    assert "See what would be deleted" in host.get(f"/calendars/{calendar_id}").text
+    page = host.get(f"/calendars/{calendar_id}/release").text
+    assert "Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights" in page
+    assert "Delete this booking" in page
+    assert "Released: 1 booking deleted." == notice(
+        host, post(host, f"/calendars/{calendar_id}/release")
+    )
+    with store.read() as session:
+        assert 0 == stored_calendars.count_imported(session, calendar_id)
+        assert stored_calendars.get_calendar(session, calendar_id).held_since is None
+
+
+def test_a_direct_booking_is_made_from_the_product_page(host, store):
+    """Check-in and check-out dates make an all-day direct booking; the page lists it."""
+    product_id = beach_house(store)
+    answer = post(
+        host, f"/products/{product_id}/bookings", starts_at="2026-12-01", ends_at="2026-12-05",
+        summary="Owner stay",
+    )  # fmt: skip
+    assert "Booked Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights." == notice(host, answer)
+    with store.read() as session:
+        [booking] = bookings.listed(session, product_id=product_id)
+    assert (True, "Owner stay", None) == (
+        booking.all_day,
+        booking.summary,
+        booking.external_calendar_id,
+    )
+    assert f'href="/bookings/{booking.id}/cancel"' in host.get(f"/products/{product_id}").text
+
+
+def test_a_booking_that_does_not_fit_names_the_nights_and_the_bookings_in_the_way(host, store):
+    """The 409 is shown readably: the nights, and the Airbnb stay in the way with its dates."""
+    product_id = beach_house(store)
+    imported_stay(store, product_id, "https://www.airbnb.com/a.ics", "20261201", "20261205")
+    answer = post(
+        host, f"/products/{product_id}/bookings", starts_at="2026-12-03", ends_at="2026-12-07",
+        summary="Phone booking",
+    )  # fmt: skip
+    assert 409 == answer.status_code
+    assert "Not booked: 2 nights not available" in answer.text
+    assert "Thu 3 Dec 2026 – Fri 4 Dec 2026 (2 nights)" in answer.text
+    assert "<strong>Airbnb</strong>: Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights" in answer.text
+    assert "Phone booking" == value_of(answer.text, "summary")
+    with store.read() as session:
+        assert 1 == len(bookings.listed(session, product_id=product_id))
+
+
+def test_book_anyway_is_a_second_deliberate_step(host, store):
+    """The refused page offers Book anyway; with its box ticked the booking is made (forced)."""
+    product_id = beach_house(store)
+    imported_stay(store, product_id, "https://www.airbnb.com/a.ics", "20261201", "20261205")
+    form = {"starts_at": "2026-12-03", "ends_at": "2026-12-07", "summary": "Owner"}
+    assert "Book anyway" in post(host, f"/products/{product_id}/bookings", **form).text
+    assert notice(
+        host, post(host, f"/products/{product_id}/bookings", force="yes", **form)
+    ).startswith("Booked")
+    with store.read() as session:
+        assert 2 == len(bookings.listed(session, product_id=product_id))
+
+
+def test_a_booking_form_with_no_dates_names_the_field(host, store):
+    """An empty check-in date is refused next to its field."""
+    product_id = beach_house(store)
+    answer = post(host, f"/products/{product_id}/bookings", starts_at="", ends_at="2026-12-05")
+    assert 400 == answer.status_code
+    assert "starts_at: expected a date (YYYY-MM-DD), got ''" == field_error(
+        answer.text, "starts_at"
+    )
+
+
+def test_cancelling_a_direct_booking_frees_its_nights(host, store):
+    """The confirmation page, then POST: the booking is cancelled and the page says so."""
+    product_id = beach_house(store)
+    post(host, f"/products/{product_id}/bookings", starts_at="2026-12-01", ends_at="2026-12-05")
+    with store.read() as session:
+        [booking] = bookings.listed(session, product_id=product_id)
+    assert "Cancel the booking" in host.get(f"/bookings/{booking.id}/cancel").text
+    answer = post(host, f"/bookings/{booking.id}/cancel")
+    assert notice(host, answer).startswith("Cancelled the booking Tue 1 Dec 2026")
+    with store.read() as session:
+        assert "cancelled" == bookings.get(session, booking.id).status
+
+
+def test_an_imported_booking_is_changed_on_its_channel(host, store):
+    """An imported stay says where to change it; a POST to cancel it is the service's 409."""
+    product_id = beach_house(store)
+    _, booking_id = imported_stay(
+        store, product_id, "https://www.airbnb.com/a.ics", "20261201", "20261205"
+    )
+    assert "change it on Airbnb" in host.get(f"/products/{product_id}").text
+    page = host.get(f"/bookings/{booking_id}/cancel").text
+    assert "Cancel the booking" not in page
+    assert "change it on Airbnb" in page
+    refused = post(host, f"/bookings/{booking_id}/cancel")
+    assert 409 == refused.status_code
+    assert "can only be changed through that calendar&#39;s feed" in refused.text
+
+
+def test_a_write_without_the_csrf_token_is_refused(host, store):
+    """Every form POST needs its token: 403 and nothing written."""
+    answer = host.post("/products", data={"name": "X", "timezone": "UTC", "capacity": "1"})
+    assert 403 == answer.status_code
+    with store.read() as session:
+        assert [] == list(stored_products.list_products(session))
+
+
+def test_a_write_without_a_session_goes_to_the_login_form(app, store):
+    """A form POST with a token but no session writes nothing and asks to log in."""
+    with TestClient(app) as client:
+        answer = post(client, "/products", name="X", timezone="UTC", capacity="1")
+    assert answer.headers["location"].startswith("/login?next=")
+    with store.read() as session:
+        assert [] == list(stored_products.list_products(session))

@@ -7,13 +7,16 @@ origin, and saves a screenshot of each page it visits under its tmp_path.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import expect
+from argon2 import PasswordHasher
+from playwright.sync_api import Page, expect
 
+from calsync.services.users import Users
 from conftest import calendar
-from daemon_process import DaemonProcess
+from daemon_process import DaemonProcess, open_store
 from uibrowser import (
     PASSWORD,
     PHONE,
@@ -329,3 +332,277 @@ def test_the_readme_screenshot_script_makes_its_png(tmp_path, browser):
     out = tmp_path / "dashboard.png"
     take(out, tmp_path, browser)
     assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+# --- phase 2: what a host changes from the browser -------------------------------------
+
+
+def cheap_user(store, username: str) -> None:
+    """An account hashed cheaply (the tests check the rules, not argon2's cost)."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    Users(store, hasher=cheap).add(username, PASSWORD)
+
+
+def notice_text(page: Page) -> str:
+    """The notice a write left on the page it led to."""
+    return page.locator("p.notice.done").inner_text()
+
+
+def test_a_host_starts_from_nothing_product_calendar_dry_run_sync_now(
+    tmp_path, feed_server, browser, shot
+):
+    """Empty calsync: add a product, a calendar after its dry run, Sync now; the stays show."""
+    today = datetime.now(ZoneInfo("Europe/Amsterdam")).date()  # the timeline's first night
+
+    def day(n: int) -> str:
+        return f"{today + timedelta(days=n):%Y%m%d}"
+
+    feed_server.serve("/airbnb.ics", calendar(
+        stay("s1", day(3), day(6)), stay("s2", day(10), day(12)),
+        f"UID:gone\nSTATUS:CANCELLED\nDTSTART;VALUE=DATE:{day(20)}\nDTEND;VALUE=DATE:{day(22)}",
+        head=AIRBNB,
+    ))  # fmt: skip
+    daemon = DaemonProcess(tmp_path / "calsync.db", env={})
+    try:
+        store = open_store(daemon.database_url)
+        cheap_user(store, "anna")
+        store.close()
+        page, watch = open_page(browser, daemon.url)
+        log_in(page, daemon.url, "anna")
+        page.wait_for_url(daemon.url + "/")
+        with page.expect_navigation():
+            page.get_by_role("link", name="Add a product").click()
+        page.get_by_label("Name").fill("Beach house")
+        page.get_by_label("Timezone").fill("Europe/Amsterdam")
+        page.get_by_label("Capacity (units)").fill("1")
+        shot(page, "product-new")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Add the product").click()
+        assert "Added Beach house." in notice_text(page)
+        product_url = page.url
+        with page.expect_navigation():
+            page.get_by_role("link", name="Add a calendar").click()
+        page.get_by_label("Feed URL").fill(feed_server.url("/airbnb.ics"))
+        page.get_by_label("Name", exact=True).fill("Airbnb")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Preview (dry run)").click()
+        shot(page, "calendar-dry-run")
+        assert "it would import 2 blocks" in page.get_by_role("heading", level=2).first.inner_text()
+        assert "gone: cancelled" in page.locator(".skipped").inner_text()
+        assert 1 == feed_server.hits("/airbnb.ics")  # the dry run fetched it; nothing is saved yet
+        with page.expect_navigation():
+            page.get_by_role("button", name="Save the calendar").click()
+        assert "Calendar added." in notice_text(page)
+        page.get_by_role("button", name="Sync now").click()
+        expect(page.locator(".sync-state")).to_have_text("Syncing…")
+        page.wait_for_url(re.compile(r"\?run="), timeout=30_000)
+        shot(page, "calendar-synced")
+        assert re.search(r"^Synced .*: (changed|unchanged|not modified), ", notice_text(page))
+        page.goto(product_url)
+        shot(page, "product-synced")
+        row = page.locator(".timeline tbody tr", has_text="Airbnb").locator("td")
+        assert "ch-other" in classes(row.nth(3))  # tomorrow + 2: the first stay
+        assert "ch-other" not in classes(row.nth(6))  # its check-out day is free
+        assert "ch-other" in classes(row.nth(10))
+        assert [] == watch.foreign
+    finally:
+        daemon.stop()
+
+
+def test_a_held_deletion_is_released_after_seeing_what_goes(site, browser, shot):
+    """The calendar page links to the held bookings; releasing them deletes them and says so."""
+    product = site.add_product("Beach house")
+    stays = [stay(f"s{n}", f"202612{n:02}", f"202612{n + 1:02}") for n in (1, 3, 5, 7)]
+    airbnb = site.add_calendar(
+        product, "Airbnb", "/airbnb.ics", calendar(*stays, head=AIRBNB), channel="airbnb.com"
+    )
+    site.sync(airbnb)
+    site.feeds.serve("/airbnb.ics", calendar(stays[0], head=AIRBNB))
+    site.sync(airbnb)
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    page.goto(f"{site.url}/calendars/{airbnb}")
+    with page.expect_navigation():
+        page.get_by_role("link", name=re.compile("See what would be deleted")).click()
+    shot(page, "release")
+    listed = page.locator("table.held tbody th").all_inner_texts()
+    assert [
+        "Thu 3 Dec 2026 → Fri 4 Dec 2026, 1 night",
+        "Sat 5 Dec 2026 → Sun 6 Dec 2026, 1 night",
+        "Mon 7 Dec 2026 → Tue 8 Dec 2026, 1 night",
+    ] == listed
+    with page.expect_navigation():
+        page.get_by_role("button", name="Delete these 3 bookings").click()
+    assert "Released: 3 bookings deleted." == notice_text(page)
+    assert site.calendar(airbnb).held_since is None
+    page.goto(f"{site.url}/products/{product}")
+    row = page.locator(".timeline tbody tr", has_text="Airbnb").locator("td")
+    assert "ch-airbnb" not in classes(row.nth(18))  # Dec 3: gone
+    assert [] == watch.foreign
+
+
+def test_editing_a_calendar_a_bad_url_says_why_a_good_one_saves(site, beach_house, browser, shot):
+    """A URL the API refuses keeps the input with the reason next to it; a good one is saved."""
+    _, airbnb, _ = beach_house
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    page.goto(f"{site.url}/calendars/{airbnb}")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Edit", exact=True).click()
+    url = page.get_by_label("Feed URL")
+    assert site.feeds.url("/airbnb.ics") == url.input_value()
+    url.fill("http://0..0/x.ics")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save").click()
+    shot(page, "calendar-edit-refused")
+    assert "http://0..0/x.ics" == url.input_value()
+    assert "true" == url.get_attribute("aria-invalid")
+    assert "host '0..0' has an empty label" in page.locator("#ical_url-error").inner_text()
+    url.fill(site.feeds.url("/airbnb-2.ics"))
+    page.get_by_label("Time offset (hours)").fill("2")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save").click()
+    assert "Saved. The new URL is synced now." == notice_text(page)
+    changed = site.calendar(airbnb)
+    assert (site.feeds.url("/airbnb-2.ics"), 2) == (changed.ical_url, changed.time_offset)
+    assert [] == watch.foreign
+
+
+def test_removing_a_calendar_says_how_many_bookings_go(site, beach_house, browser, shot):
+    """The confirmation says how many imported bookings go; removing does it and says so."""
+    product, airbnb, _ = beach_house
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    page.goto(f"{site.url}/calendars/{airbnb}")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Remove…").click()
+    shot(page, "calendar-remove")
+    assert "2 bookings imported from it go with it" in page.locator("main").inner_text()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Remove the calendar and 2 bookings").click()
+    assert f"{site.url}/products/{product}" == page.url
+    assert "Removed Airbnb and the 2 bookings imported from it." == notice_text(page)
+    assert 1 == page.locator(".timeline tbody tr", has_text="Booking.com").count()
+    assert 0 == page.locator(".timeline tbody tr", has_text="Airbnb").count()
+    assert [] == watch.foreign
+
+
+def test_a_direct_booking_is_refused_readably_then_one_is_made_and_cancelled(
+    site, beach_house, browser, shot
+):
+    """Dec 2–4 is taken by Airbnb's stay: named with its dates; Dec 10–12 is booked, then cancelled."""
+    product, _, _ = beach_house
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    page.goto(f"{site.url}/products/{product}")
+    page.get_by_label("Check-in").fill("2026-12-02")
+    page.get_by_label("Check-out").fill("2026-12-04")
+    page.get_by_label("Summary").fill("Owner stay")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Book", exact=True).click()
+    shot(page, "booking-refused")
+    refused = page.get_by_role("alert")
+    assert "Not booked: 2 nights not available" in refused.inner_text()
+    assert "Wed 2 Dec 2026 – Thu 3 Dec 2026 (2 nights)" in refused.inner_text()
+    assert "Airbnb: Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights" in refused.inner_text()
+    assert "Booking.com: Thu 3 Dec 2026 → Sun 6 Dec 2026, 3 nights" in refused.inner_text()
+    assert "Owner stay" == page.get_by_label("Summary").input_value()
+    page.get_by_label("Check-in").fill("2026-12-10")
+    page.get_by_label("Check-out").fill("2026-12-12")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Book", exact=True).click()
+    assert "Booked Thu 10 Dec 2026 → Sat 12 Dec 2026, 2 nights." == notice_text(page)
+    shot(page, "product-booked")
+    bookings = page.locator("table.bookings tbody tr")
+    assert "change it on Airbnb" in bookings.filter(has_text="Airbnb").first.inner_text()
+    mine = bookings.filter(has_text="Owner stay")
+    with page.expect_navigation():
+        mine.get_by_role("link", name="Cancel…").click()
+    shot(page, "booking-cancel")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Cancel the booking").click()
+    assert notice_text(page).startswith("Cancelled the booking Thu 10 Dec 2026")
+    assert 0 == page.locator("table.bookings tbody tr", has_text="Owner stay").count()
+    assert [] == watch.foreign
+
+
+def test_the_add_product_form_works_from_the_keyboard_and_needs_its_token(site, browser, shot):
+    """Tab through the form and press Enter: the product is added. Without its token: 403."""
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    page.goto(site.url + "/products/new")
+    page.get_by_label("Name").focus()
+    page.keyboard.type("Cabin")
+    page.keyboard.press("Tab")
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type("Europe/Oslo")
+    page.keyboard.press("Tab")
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type("2")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "Added Cabin." in notice_text(page)
+    assert "Timezone Europe/Oslo · capacity 2 units" in page.locator(".meta").inner_text()
+    page.goto(site.url + "/products/new")
+    page.evaluate("document.querySelector('main form input[name=csrftoken]').remove()")
+    page.get_by_label("Name").fill("Not added")
+    with page.expect_response(site.url + "/products") as answer:
+        page.get_by_role("button", name="Add the product").click()
+    assert 403 == answer.value.status
+    shot(page, "product-csrf-refused")
+    page.goto(site.url + "/")
+    assert "Not added" not in page.content()
+    assert [] == watch.foreign
+
+
+def test_the_new_pages_fit_a_phone(site, beach_house, browser, shot):
+    """At 390 px wide none of the forms and confirmations scrolls sideways."""
+    product, airbnb, _ = beach_house
+    site.feeds.serve("/new.ics", calendar(stay("n1", "20261210", "20261212"), head=AIRBNB))
+    cabin = site.add_product("Mountain cabin with a very long name that goes on and on")
+    stays = [stay(f"s{n}", f"202612{n:02}", f"202612{n + 1:02}") for n in (1, 3, 5)]
+    held = site.add_calendar(
+        cabin, "Vrbo", "/vrbo.ics", calendar(*stays, head=AIRBNB), channel="vrbo.com"
+    )
+    site.sync(held)
+    site.feeds.serve("/vrbo.ics", calendar(stays[0], head=AIRBNB))
+    site.sync(held)
+    page, watch = open_page(browser, site.url, viewport=PHONE)
+    log_in(page, site.url, "anna")
+    for name, path in (
+        ("phone-product-new", "/products/new"),
+        ("phone-product-edit", f"/products/{product}/edit"),
+        ("phone-calendar-new", f"/products/{product}/calendars/new"),
+        ("phone-calendar-edit", f"/calendars/{airbnb}/edit"),
+        ("phone-calendar-remove", f"/calendars/{airbnb}/remove"),
+        ("phone-calendar-held", f"/calendars/{held}"),
+        ("phone-calendar-release", f"/calendars/{held}/release"),
+        ("phone-booking-new", f"/products/{product}/bookings/new"),
+    ):
+        page.goto(site.url + path)
+        shot(page, name)
+        assert no_sideways_scroll(page), path
+    page.goto(f"{site.url}/products/{product}/calendars/new")
+    page.get_by_label("Feed URL").fill(site.feeds.url("/new.ics"))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Preview (dry run)").click()
+    shot(page, "phone-calendar-dry-run")
+    assert no_sideways_scroll(page), "dry run"
+    page.goto(f"{site.url}/products/{product}/bookings/new")
+    page.get_by_label("Check-in").fill("2026-12-02")
+    page.get_by_label("Check-out").fill("2026-12-04")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Book", exact=True).click()
+    shot(page, "phone-booking-refused")
+    assert no_sideways_scroll(page), "refused booking"
+    page.get_by_label("Check-in").fill("2026-12-10")
+    page.get_by_label("Check-out").fill("2026-12-12")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Book", exact=True).click()
+    shot(page, "phone-product-booked")
+    assert no_sideways_scroll(page), "product with a booking"
+    with page.expect_navigation():
+        page.get_by_role("link", name="Cancel…").click()
+    shot(page, "phone-booking-cancel")
+    assert no_sideways_scroll(page), "cancel"
+    assert [] == watch.foreign

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from calsync.cli.sync import preview_rows
 from calsync.core.ical_in import parse_feed
+from calsync.services.preview import rows as preview_rows
 from conftest import FEEDS, parse_options
 
 FIXTURES = sorted(path.stem for path in FEEDS.glob("*.ics"))

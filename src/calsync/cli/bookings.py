@@ -96,7 +96,7 @@ def _moment(option: str, text: str) -> tuple[datetime, bool]:
     except ValueError:
         pass
     else:
-        return datetime(day.year, day.month, day.day, tzinfo=UTC), True
+        return bookings.day_start(day), True
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from calsync.cli.output import print_rows
+from calsync.services.preview import shown_time
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from calsync.sync import DryRun
 
 COLUMNS = ("action", "booking_id", "key", "start", "end", "was")
@@ -21,26 +20,26 @@ def plan_rows(dry: DryRun) -> list[dict[str, Any]]:
     plan, existing = dry.plan, dry.existing
     rows: list[dict[str, Any]] = [
         {"action": "insert", "booking_id": None, "key": a.block.key,
-         "start": shown_time(a.block.starts_at, a.block.all_day),
-         "end": shown_time(a.block.ends_at, a.block.all_day), "was": None}
+         "start": shown_time(a.block.starts_at, all_day=a.block.all_day),
+         "end": shown_time(a.block.ends_at, all_day=a.block.all_day), "was": None}
         for a in plan.inserts
     ]  # fmt: skip
     for update in plan.updates:
         old, new = existing[update.booking_id], update.block
         rows.append(
             {"action": "update", "booking_id": str(update.booking_id), "key": new.key,
-             "start": shown_time(new.starts_at, new.all_day),
-             "end": shown_time(new.ends_at, new.all_day),
-             "was": f"{old.key} {shown_time(old.starts_at, old.all_day)} to "
-                    f"{shown_time(old.ends_at, old.all_day)} {old.status}"}
+             "start": shown_time(new.starts_at, all_day=new.all_day),
+             "end": shown_time(new.ends_at, all_day=new.all_day),
+             "was": f"{old.key} {shown_time(old.starts_at, all_day=old.all_day)} to "
+                    f"{shown_time(old.ends_at, all_day=old.all_day)} {old.status}"}
         )  # fmt: skip
     for action, entries in (("delete", plan.deletes), ("hold", plan.holds)):
         for entry in entries:
             old = existing[entry.booking_id]
             rows.append(
                 {"action": action, "booking_id": str(entry.booking_id), "key": old.key,
-                 "start": shown_time(old.starts_at, old.all_day),
-                 "end": shown_time(old.ends_at, old.all_day), "was": None}
+                 "start": shown_time(old.starts_at, all_day=old.all_day),
+                 "end": shown_time(old.ends_at, all_day=old.all_day), "was": None}
             )  # fmt: skip
     return rows
 
@@ -58,8 +57,3 @@ def print_plan(dry: DryRun, *, as_json: bool) -> None:
     )
     for skipped in dry.parsed.skipped:
         typer.echo(f"skipped {skipped.uid}: {skipped.reason}", err=True)
-
-
-def shown_time(moment: datetime, all_day: bool) -> str:
-    """A date for an all-day block, a UTC instant for a timed one."""
-    return moment.date().isoformat() if all_day else moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -12,21 +12,20 @@ import uuid  # noqa: TC003 - Typer reads annotations at run time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress
 
 from calsync.cli.calendars import TransparentOption  # noqa: TC001 - Typer reads it at run time
 from calsync.cli.output import JsonOption, context, print_rows
-from calsync.cli.plans import print_plan, shown_time
+from calsync.cli.plans import print_plan
 from calsync.clock import utc_now
-from calsync.core.ical_in import ParsedFeed, parse_feed
 from calsync.errors import InvalidFeed
 from calsync.fetch import FeedFetcher
-from calsync.services import calendars
+from calsync.services import calendars, preview
 from calsync.services.fields import FEED_URL, TIMEZONE
-from calsync.sync import DryRun, Syncer, SyncResult, parse_options
+from calsync.sync import DryRun, Syncer, SyncResult
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -127,40 +126,22 @@ def preview_command(
     zone = TIMEZONE.check("timezone", timezone or settings.products.default_timezone)
     if "://" in source:
         FEED_URL.check("source", source)
-        data = asyncio.run(_fetch_once(settings, source))
+        data = asyncio.run(preview.fetch(settings, source))
     else:
         try:
             data = Path(source).read_bytes()
         except OSError as exc:
             msg = f"cannot read {source}: {exc.strerror}"
             raise InvalidFeed(msg) from exc
-    options = parse_options(
-        settings,
-        now=moment,
-        timezone=zone,
-        time_offset_hours=time_offset,
-        transparent_events=transparent_events or settings.sync.transparent_events,
-    )
-    parsed = parse_feed(data, options)
-    print_rows(preview_rows(parsed), as_json=as_json, columns=("start", "end", "summary", "key"))
+    parsed = preview.parse(
+        settings, data, now=moment, timezone=zone, time_offset=time_offset,
+        transparent_events=transparent_events,
+    )  # fmt: skip
+    print_rows(preview.rows(parsed), as_json=as_json, columns=("start", "end", "summary", "key"))
     for skipped in parsed.skipped:
         typer.echo(f"skipped {skipped.uid}: {skipped.reason}", err=True)
     for warning in parsed.warnings:
         typer.echo(f"warning: {warning}", err=True)
-
-
-def preview_rows(parsed: ParsedFeed) -> list[dict[str, Any]]:
-    """Blocks as preview prints them: dates for all-day blocks, UTC instants for timed ones."""
-    return [
-        {
-            "key": block.key,
-            "start": shown_time(block.starts_at, block.all_day),
-            "end": shown_time(block.ends_at, block.all_day),
-            "all_day": block.all_day,
-            "summary": block.summary,
-        }
-        for block in parsed.blocks
-    ]
 
 
 def replay_command(
@@ -236,12 +217,6 @@ async def _dry_run(
         if body is None:
             body = (await fetcher.fetch(job.url)).body or b""
         return await syncer.dry_run(job, body)
-
-
-async def _fetch_once(settings: Settings, url: str) -> bytes:
-    async with FeedFetcher(settings.fetch) as fetcher:
-        fetched = await fetcher.fetch(url)
-    return fetched.body or b""
 
 
 def _parse_now(text: str) -> datetime:

@@ -22,3 +22,9 @@ def check_timezone(name: str) -> str:
         msg = f"unknown IANA timezone {name!r:.80}"
         raise ValueError(msg)
     return name
+
+
+@cache
+def timezone_names() -> tuple[str, ...]:
+    """Every IANA timezone name, sorted."""
+    return tuple(sorted(_names()))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from calsync.core.availability import Night, Occupant, nights_of
@@ -47,7 +47,6 @@ from calsync.store.products import find_product, lock_groups, touch_feed_version
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
 
     from sqlalchemy.orm import Session
 
@@ -113,6 +112,11 @@ _RULES: dict[str, Any] = {
     "customer": CUSTOMER,
     "notes": NOTES,
 }
+
+
+def day_start(day: date) -> datetime:
+    """How an all-day booking's date is stored: midnight UTC of it (never moved by a timezone)."""
+    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 def check(changes: BookingChanges) -> BookingChanges:

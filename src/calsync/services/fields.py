@@ -95,8 +95,19 @@ class Integer:
     def check(self, field: str, value: int) -> int:
         """``value``, or a 400 naming the range."""
         if not self.minimum <= value <= self.maximum:
-            raise refuse(field, f"expected an integer from {self.minimum} to {self.maximum}")
+            raise self._refused(field)
         return value
+
+    def parse(self, field: str, text: str) -> int:
+        """A form's text as the integer, or the same 400 as :meth:`check`."""
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise self._refused(field) from None
+        return self.check(field, value)
+
+    def _refused(self, field: str) -> BadRequest:
+        return refuse(field, f"expected an integer from {self.minimum} to {self.maximum}")
 
     def schema(self) -> dict[str, Any]:
         """The JSON-schema constraints of the rule."""

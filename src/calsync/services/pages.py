@@ -18,8 +18,11 @@ from zoneinfo import ZoneInfo
 from calsync import reports
 from calsync.channels import PASTE_STEPS, channel
 from calsync.core.availability import Graph, Occupant, nights_of
+from calsync.errors import NotFound
 from calsync.feeds import feed_path
 from calsync.redact import redact_url
+from calsync.services.context import iso
+from calsync.store import bookings as stored_bookings
 from calsync.store import calendars as stored_calendars
 from calsync.store import history, overview
 from calsync.store import products as stored_products
@@ -31,11 +34,16 @@ if TYPE_CHECKING:
     from calsync.config import Settings
     from calsync.store.db import Store
     from calsync.store.history import FeedReader
+    from calsync.store.models import Booking
 
 __all__ = ["PAGE_SIZE", "STATES", "TIMELINE_NIGHTS", "Pages", "StaleReaders"]
 
 PAGE_SIZE = 50
 TIMELINE_NIGHTS = 90
+BOOKINGS_LISTED = 100
+"""The product page lists this many bookings, from today on."""
+BARE_PRODUCTS = 20
+"""The dashboard names this many products that have no calendar yet."""
 _READERS_INTERVAL = timedelta(minutes=1)
 
 
@@ -104,6 +112,7 @@ class Pages:
                 session,
                 {r.product_id for r in stale} | {uuid.UUID(c["product_id"]) for c in conflicts},
             )
+            bare = overview.products_without_calendars(session, limit=BARE_PRODUCTS + 1)
         return {
             "now": now,
             "rows": [{**_as_dict(row), "channel": channel(row.tld)} for row in found.rows],
@@ -120,6 +129,8 @@ class Pages:
             "stale_readers": [
                 {"reader": r, "product_name": names.get(r.product_id, "")} for r in stale
             ],
+            "bare_products": bare[:BARE_PRODUCTS],
+            "more_bare_products": len(bare) > BARE_PRODUCTS,
         }
 
     def product(self, product_id: uuid.UUID) -> dict[str, Any]:
@@ -143,11 +154,15 @@ class Pages:
                 else None
             )
             readers = history.feed_readers(session, product_id=product_id)
+            upcoming = overview.upcoming_bookings(
+                session, product_id, since=now, limit=BOOKINGS_LISTED + 1
+            )
         nights = [first + timedelta(days=n) for n in range(TIMELINE_NIGHTS)]
         red = _conflict_nights([c for listed in found.values() for c in listed])
         rows = [
             _timeline_row(
                 name=calendar.name, key=channel(calendar.tld)[0], label=channel(calendar.tld)[1],
+                calendar_id=calendar.id,
                 bookings=[b for b in bookings if b.external_calendar_id == calendar.id],
                 product_id=product_id, timezone=product.timezone, nights=nights, red=red,
             )
@@ -155,16 +170,20 @@ class Pages:
         ]  # fmt: skip
         rows.append(
             _timeline_row(
-                name="Direct bookings", key="direct", label="direct",
+                name="Direct bookings", key="direct", label="direct", calendar_id=None,
                 bookings=[b for b in bookings if b.external_calendar_id is None],
                 product_id=product_id, timezone=product.timezone, nights=nights, red=red,
             )
         )  # fmt: skip
         after = timedelta(hours=self.settings.feeds.stale_reader_hours)
         names = {calendar.id: calendar.name for calendar in calendars}
+        sources = {calendar.id: (calendar.name, calendar.tld) for calendar in calendars}
         return {
             "now": now,
             "product": product,
+            "bookings": [_booking_line(booking, sources) for booking in upcoming[:BOOKINGS_LISTED]],
+            "more_bookings": len(upcoming) > BOOKINGS_LISTED,
+            "several_units": linked or product.capacity > 1,
             "nights": nights,
             "months": _months(nights),
             "rows": rows,
@@ -193,8 +212,13 @@ class Pages:
             ],
         }
 
-    def calendar(self, calendar_id: uuid.UUID) -> dict[str, Any]:
-        """A calendar: its status fields, export URL and last sync runs."""
+    def calendar(
+        self, calendar_id: uuid.UUID, *, run_id: uuid.UUID | None = None
+    ) -> dict[str, Any]:
+        """A calendar: its status fields, export URL and last sync runs.
+
+        ``run_id`` names a run whose outcome the page announces (a sync just finished).
+        """
         now = self.clock()
         with self.store.read() as session:
             calendar = stored_calendars.get_calendar(session, calendar_id)
@@ -217,7 +241,117 @@ class Pages:
             "export_url": self._base + feed_path(product.feed_token, exclude=calendar.id),
             "steps": PASTE_STEPS.get(key),
             "runs": runs,
+            "finished": next((run for run in runs if run.id == run_id), None),
         }
+
+    def calendar_status(self, calendar_id: uuid.UUID) -> dict[str, Any]:
+        """What a page waiting for a sync polls: whether one is asked for, and the last run."""
+        with self.store.read() as session:
+            calendar = stored_calendars.get_calendar(session, calendar_id)
+            runs = history.recent_runs(session, calendar_id, limit=1)
+        last = runs[0] if runs else None
+        return {
+            "id": str(calendar.id),
+            "sync_requested_at": _json_time(calendar.sync_requested_at),
+            "last_synced": _json_time(calendar.last_synced),
+            "error": calendar.error,
+            "last_run": None
+            if last is None
+            else {
+                "id": str(last.id),
+                "started_at": _json_time(last.started_at),
+                "outcome": last.outcome,
+                "http_status": last.http_status,
+                "inserted": last.inserted,
+                "updated": last.updated,
+                "deleted": last.deleted,
+                "held_deletes": last.held_deletes,
+                "skipped": last.skipped,
+                "error": last.error,
+            },
+        }
+
+    def calendar_form(self, calendar_id: uuid.UUID) -> dict[str, Any]:
+        """A calendar with its product, for the forms that change or remove it.
+
+        ``imported`` is how many bookings were imported from it: what removing it deletes.
+        """
+        with self.store.read() as session:
+            calendar = stored_calendars.get_calendar(session, calendar_id)
+            product = stored_products.get_product(session, calendar.product_id)
+            imported = stored_calendars.count_imported(session, calendar_id)
+        return {
+            "calendar": calendar,
+            "product": product,
+            "channel": channel(calendar.tld),
+            "imported": imported,
+        }
+
+    def held(self, calendar_id: uuid.UUID) -> dict[str, Any]:
+        """A calendar's bookings whose deletion is held: what releasing them deletes."""
+        with self.store.read() as session:
+            calendar = stored_calendars.get_calendar(session, calendar_id)
+            product = stored_products.get_product(session, calendar.product_id)
+            bookings = overview.held_bookings(session, calendar_id)
+        return {"calendar": calendar, "product": product, "bookings": bookings}
+
+    def product_form(self, product_id: uuid.UUID) -> dict[str, Any]:
+        """A product, for the forms that change it or add to it."""
+        with self.store.read() as session:
+            product = stored_products.get_product(session, product_id)
+            linked = overview.is_linked(session, product_id)
+        return {"product": product, "several_units": linked or product.capacity > 1}
+
+    def booking(self, booking_id: uuid.UUID) -> dict[str, Any]:
+        """A booking with its product and where it comes from, for the page that cancels it."""
+        with self.store.read() as session:
+            booking = stored_bookings.get_booking(session, booking_id)
+            if booking is None:
+                raise NotFound(kind="booking", ident=str(booking_id))
+            product = stored_products.get_product(session, booking.product_id)
+            sources = overview.calendar_sources(session, {booking.external_calendar_id} - {None})
+        return {"booking": booking, "line": _booking_line(booking, sources), "product": product}
+
+    def in_the_way(self, product_id: uuid.UUID, details: dict[str, Any]) -> list[dict[str, Any]]:
+        """The bookings a refused booking's 409 names (``details.conflicts``), as a page shows them.
+
+        Each with where it comes from (its calendar, or direct) and, for a booking of
+        a linked product, that product's name.
+        """
+        ids = [uuid.UUID(item["booking_id"]) for item in details.get("conflicts", [])]
+        with self.store.read() as session:
+            bookings = stored_bookings.bookings_by_ids(session, ids)
+            sources = overview.calendar_sources(
+                session, {b.external_calendar_id for b in bookings} - {None}
+            )
+            products = overview.product_names(session, {b.product_id for b in bookings})
+        return [
+            {
+                **_booking_line(booking, sources),
+                "product_name": products.get(booking.product_id, "")
+                if booking.product_id != product_id
+                else None,
+            }
+            for booking in bookings
+        ]
+
+
+def _json_time(moment: datetime | None) -> str | None:
+    return None if moment is None else iso(moment)
+
+
+def _booking_line(booking: Booking, sources: dict[uuid.UUID, tuple[str, str]]) -> dict[str, Any]:
+    """A booking as a list shows it, with where it comes from: a calendar, or direct."""
+    calendar_id = booking.external_calendar_id
+    name, tld = sources.get(calendar_id, ("", "")) if calendar_id else ("Direct booking", "")
+    return {
+        "booking": booking,
+        "direct": calendar_id is None,
+        "source": name,
+        "channel": ("direct", "direct") if calendar_id is None else channel(tld),
+        "echo": booking.echo_of is not None,
+        "held": booking.delete_held_at is not None,
+    }
 
 
 def _as_dict(row: overview.CalendarState) -> dict[str, Any]:
@@ -243,6 +377,7 @@ def _timeline_row(
     name: str,
     key: str,
     label: str,
+    calendar_id: uuid.UUID | None,
     bookings: list[overview.TimelineBooking],
     product_id: uuid.UUID,
     timezone: str,
@@ -268,6 +403,7 @@ def _timeline_row(
         "name": name,
         "key": key,
         "label": label,
+        "calendar_id": calendar_id,
         "cells": [{"night": night, **cells.get(night, free)} for night in nights],
     }
 

@@ -241,3 +241,51 @@ def is_linked(session: Session, product_id: uuid.UUID) -> bool:
             )
         )
     )
+
+
+def products_without_calendars(session: Session, *, limit: int) -> list[tuple[uuid.UUID, str]]:
+    """Products that have no calendar yet (id, name), by name: at most ``limit``."""
+    query = (
+        select(Product.id, Product.name)
+        .where(~exists().where(ExternalCalendar.product_id == Product.id))
+        .order_by(Product.name, Product.id)
+        .limit(limit)
+    )
+    return [(product_id, name) for product_id, name in session.execute(query).all()]
+
+
+def upcoming_bookings(
+    session: Session, product_id: uuid.UUID, *, since: datetime, limit: int
+) -> list[Booking]:
+    """The product's bookings that are not cancelled and end after ``since``, by start."""
+    query = (
+        select(Booking)
+        .where(
+            Booking.product_id == product_id,
+            Booking.status != "cancelled",
+            Booking.ends_at > since,
+        )
+        .order_by(Booking.starts_at, Booking.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def held_bookings(session: Session, calendar_id: uuid.UUID) -> list[Booking]:
+    """The calendar's bookings whose deletion is held (its feed dropped them), by start."""
+    query = (
+        select(Booking)
+        .where(Booking.external_calendar_id == calendar_id, Booking.delete_held_at.is_not(None))
+        .order_by(Booking.starts_at, Booking.id)
+    )
+    return list(session.scalars(query))
+
+
+def calendar_sources(
+    session: Session, calendar_ids: Iterable[uuid.UUID | None]
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """The name and ``tld`` (channel) of each of these calendars that exists."""
+    query = select(ExternalCalendar.id, ExternalCalendar.name, ExternalCalendar.tld).where(
+        ExternalCalendar.id.in_([ident for ident in calendar_ids if ident is not None])
+    )
+    return {ident: (name, tld) for ident, name, tld in session.execute(query).all()}

@@ -116,11 +116,12 @@ def create_app(
         """Prometheus metrics."""
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    wake = wake or _no_dispatcher
     app.include_router(
         api_router(
             store=store,
             clock=clock,
-            wake=wake or _no_dispatcher,
+            wake=wake,
             default_timezone=settings.products.default_timezone,
             default_transparent_events=settings.sync.transparent_events,
             extra_fields=Views.of(store, settings, clock=clock, conflicts=conflicts).computed(),
@@ -131,7 +132,7 @@ def create_app(
     )
     app.include_router(availability_router(store=store, clock=clock))
     app.router.routes.extend(
-        ui_routes(store=store, settings=settings, clock=clock, conflicts=conflicts)
+        ui_routes(store=store, settings=settings, clock=clock, conflicts=conflicts, wake=wake)
     )
     for handled in (CalsyncError, RequestValidationError, HTTPException, Exception):
         app.add_exception_handler(handled, _error_response)

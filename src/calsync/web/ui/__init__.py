@@ -1,4 +1,4 @@
-"""The web interface: log in, the dashboard, products and calendars, served from the package.
+"""The web interface: log in, the dashboard, products and calendars, and the forms that change them.
 
 :func:`ui_routes` builds it as an ASGI app of its own and gives
 :mod:`calsync.web.app` one route for each of its paths, so its guards (sessions,

@@ -1,6 +1,9 @@
 """The routes of the web interface: log in and out, first-run setup, and the pages.
 
-Every page needs a session; without one it redirects to ``/login?next=…``.
+The forms that change things are in :mod:`calsync.web.ui.products` (products,
+direct bookings) and :mod:`calsync.web.ui.calendars`, sharing
+:class:`~calsync.web.ui.base.Base`. Every page needs a session; without one it
+redirects to ``/login?next=…``.
 Errors are pages too: a bad or unknown id is a 404, the database away a 503, a
 bug a 500 with the request id the log has.
 """
@@ -8,8 +11,7 @@ bug a 500 with the request id the log has.
 from __future__ import annotations
 
 import uuid  # noqa: TC003 - FastAPI reads the annotations at run time
-from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 from fastapi import FastAPI, Form, Request
@@ -23,11 +25,15 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount, Route
 
 from calsync import __version__
+from calsync.core.zones import timezone_names
 from calsync.errors import ApiError, CalsyncError, NotFound, StoreError
 from calsync.services.pages import STATES, Pages
 from calsync.services.users import Users
 from calsync.web.request_ids import request_id_of
 from calsync.web.ui import display, security
+from calsync.web.ui.base import Base
+from calsync.web.ui.calendars import CalendarForms
+from calsync.web.ui.products import ProductForms
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +44,6 @@ if TYPE_CHECKING:
     from calsync.config import Settings
     from calsync.reports import ConflictCache
     from calsync.store.db import Store
-    from calsync.store.models import User
 
 log = structlog.get_logger("calsync.web.ui")
 Text = Annotated[str, Form()]
@@ -50,14 +55,22 @@ def ui_routes(
     settings: Settings,
     clock: Callable[[], datetime],
     conflicts: ConflictCache,
+    wake: Callable[[], None],
 ) -> list[BaseRoute]:
     """Routes for the main app: each path of the interface, answered by the interface.
 
     Only these paths reach the interface and its guards; every other path stays
-    the API's, with its JSON errors.
+    the API's, with its JSON errors. ``wake`` is called after a write that made a
+    calendar due (a new calendar, a new URL, *Sync now*).
     """
     users = Users(store, clock=clock)
-    ui = _Ui(users, Pages(store, settings, conflicts, clock), Jinja2Templates(env=_environment()))
+    ui = _Ui(
+        Base(
+            store=store, settings=settings, clock=clock, wake=wake, users=users,
+            pages=Pages(store, settings, conflicts, clock),
+            templates=Jinja2Templates(env=_environment()),
+        )
+    )  # fmt: skip
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(packages=[("calsync.web.ui", "static")]), name="static")
     ui.add_routes(app)
@@ -89,34 +102,21 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters |= {"age": display.age, "utc": display.utc, "iso": display.iso}
-    env.globals |= {"version": __version__, "states": STATES}
+    env.filters |= {"age": display.age, "utc": display.utc, "iso": display.iso,
+                    "day": display.day, "stay": display.stay}  # fmt: skip
+    env.globals |= {"version": __version__, "states": STATES, "timezones": timezone_names}
     return env
 
 
 class _Ui:
-    """The handlers, sharing the accounts, the page data and the templates."""
+    """The handlers of logging in, the pages and errors; the forms are in their own modules."""
 
-    def __init__(self, users: Users, pages: Pages, templates: Jinja2Templates) -> None:
-        self.users = users
-        self.pages = pages
-        self.templates = templates
-
-    def render(
-        self,
-        request: Request,
-        name: str,
-        context: dict[str, Any],
-        *,
-        user: User | None = None,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
-    ) -> HTMLResponse:
-        """A page; its forms' CSRF token is made only if a form is on it."""
-        values = {"user": user, "csrftoken": request.scope["csrftoken"], **context}
-        return self.templates.TemplateResponse(
-            request, name, values, status_code=status, headers=headers
-        )
+    def __init__(self, ui: Base) -> None:
+        self.ui = ui
+        self.users = ui.users
+        self.pages = ui.pages
+        self.render = ui.render
+        self._user_or_login = ui.user_or_login
 
     def add_routes(self, app: FastAPI) -> None:
         """Register every route of the interface on ``app``."""
@@ -125,6 +125,8 @@ class _Ui:
         app.add_api_route("/logout", self.logout, methods=["POST"])
         app.add_api_route("/setup/{token}", self.setup_form, methods=["GET"])
         app.add_api_route("/setup/{token}", self.setup, methods=["POST"])
+        ProductForms(self.ui).add_routes(app)  # /products/new before /products/{product_id}
+        CalendarForms(self.ui).add_routes(app)
         app.add_api_route("/", self.dashboard, methods=["GET"])
         app.add_api_route("/products/{product_id}", self.product, methods=["GET"])
         app.add_api_route("/calendars/{calendar_id}", self.calendar, methods=["GET"])
@@ -221,13 +223,6 @@ class _Ui:
 
     # --- pages -----------------------------------------------------------------------
 
-    def _user_or_login(self, request: Request) -> User | Response:
-        user = security.session_user(request, self.users)
-        if user is not None:
-            return user
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
-
     def dashboard(
         self, request: Request, product: str = "", state: str = "", page: int = 1
     ) -> Response:
@@ -246,12 +241,15 @@ class _Ui:
             return user
         return self.render(request, "product.html", self.pages.product(product_id), user=user)
 
-    def calendar(self, request: Request, calendar_id: uuid.UUID) -> Response:
-        """A calendar's status and its last sync runs."""
+    def calendar(
+        self, request: Request, calendar_id: uuid.UUID, run: uuid.UUID | None = None
+    ) -> Response:
+        """A calendar's status and its last sync runs; ``run``: a sync that just finished."""
         user = self._user_or_login(request)
         if isinstance(user, Response):
             return user
-        return self.render(request, "calendar.html", self.pages.calendar(calendar_id), user=user)
+        data = self.pages.calendar(calendar_id, run_id=run)
+        return self.render(request, "calendar.html", data, user=user)
 
     # --- errors ----------------------------------------------------------------------
 
