@@ -12,12 +12,12 @@ again one sync at a time, so one bad calendar never costs the others their resul
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 import uuid
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
@@ -34,6 +34,7 @@ from calsync.services.journal import Journal
 from calsync.store import bookings as stored_bookings
 from calsync.store import calendars as stored_calendars
 from calsync.store import history
+from calsync.sync.batches import Batches
 from calsync.sync.read import Fetched, Outcome, SyncJob, crash_message
 from calsync.sync.telling import failing, keep_body, recovered
 
@@ -162,53 +163,21 @@ def _record_crash(store: Store, item: FinishedSync, exc: Exception) -> SyncResul
     return result
 
 
-class SyncRecorder:
-    """Writes finished syncs in batches, up to ``max_batch`` per transaction.
+class SyncRecorder(Batches[FinishedSync, SyncResult]):
+    """Writes finished syncs in batches, up to ``max_batch`` per transaction (:func:`record_syncs`).
 
     Syncs that finish while one batch is being written go together in the next.
     """
 
     def __init__(self, store: Store, *, max_batch: int = 500) -> None:
-        self._store = store
-        self._max_batch = max_batch
-        self._waiting: list[tuple[FinishedSync, asyncio.Future[SyncResult]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        super().__init__(partial(record_syncs, store), max_batch=max_batch, name="sync recorder")
 
     async def record(self, finished: FinishedSync) -> SyncResult:
         """Write ``finished`` with the next batch; its result once committed.
 
         A sync cancelled while its result waits for a batch is not written.
         """
-        future: asyncio.Future[SyncResult] = asyncio.get_running_loop().create_future()
-        self._waiting.append((finished, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write(), name="sync recorder")
-        try:
-            return await future
-        except asyncio.CancelledError:
-            self._waiting = [entry for entry in self._waiting if entry[1] is not future]
-            raise
-
-    async def _write(self) -> None:
-        while self._waiting:
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
-            items = [item for item, _ in batch]
-            try:
-                results = await asyncio.to_thread(record_syncs, self._store, items)
-            except Exception as exc:  # noqa: BLE001 - a bug must reach the waiting syncs
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
-
-    async def close(self) -> None:
-        """Wait until every result handed in so far is written."""
-        if self._writer is not None:
-            await self._writer
+        return await self.submit(finished)
 
 
 def _unwritten(item: FinishedSync, reason: str) -> SyncResult:
