@@ -32,6 +32,7 @@ def _scenarios() -> dict[str, Scenario]:
         latency,
         oneshot,
         parsing,
+        scale,
         serving,
         startup,
         steady,
@@ -50,6 +51,7 @@ def _scenarios() -> dict[str, Scenario]:
         "steady": steady.run,
         "bigfeed": bigfeed.run,
         "ui": ui.run,
+        "scale": scale.run,
     }
 
 
