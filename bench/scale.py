@@ -48,6 +48,8 @@ from calsync.store.models import ExternalCalendar, SyncRun
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from sqlalchemy import Engine
+
     from bench.options import BenchOptions
 
 EVENTS = 50
@@ -67,15 +69,12 @@ def run(options: BenchOptions) -> list[Figure]:
         "CALSYNC_SYNC__MAX_PER_HOST": "64",  # every bench feed is on one host
     }
     try:
-        schema = _schema()
-        url = schema.__enter__()
+        _admin().connect().close()
     except OperationalError as exc:
         print(f"   skipped: no PostgreSQL at {POSTGRES_URL} ({exc.orig})", file=sys.stderr)
         return []
-    try:
+    with _schema() as url:
         measured = _measure(url, calendars, interval, settings)
-    finally:
-        schema.__exit__(None, None, None)
     print("   " + ", ".join(f"{k} {v:.1f}" for k, v in measured.items()), file=sys.stderr)
     one = f"scale, {calendars} calendars every {interval:g} min, PostgreSQL, 1 replica"
     two = f"scale, {calendars} calendars every {interval:g} min, PostgreSQL, 2 replicas"
@@ -94,13 +93,17 @@ def run(options: BenchOptions) -> list[Figure]:
     ]  # fmt: skip
 
 
+def _admin() -> Engine:
+    return create_engine(
+        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=NullPool
+    )
+
+
 @contextmanager
 def _schema() -> Iterator[str]:
     """A private schema on the bench PostgreSQL, dropped afterwards."""
     schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=NullPool
-    )
+    admin = _admin()
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in POSTGRES_URL else "?"
