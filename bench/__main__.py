@@ -26,17 +26,32 @@ if TYPE_CHECKING:
 
 
 def _scenarios() -> dict[str, Scenario]:
-    from bench import bigfeed, fetching, latency, parsing, serving, steady, syncing, ui  # noqa: PLC0415
+    from bench import (  # noqa: PLC0415 - the scenarios import calsync: not for --help
+        bigfeed,
+        fetching,
+        latency,
+        oneshot,
+        parsing,
+        scale,
+        serving,
+        startup,
+        steady,
+        syncing,
+        ui,
+    )
 
     return {
+        "startup": startup.run,
         "parse": parsing.run,
         "fetch": fetching.run,
+        "oneshot": oneshot.run,
         "sync": syncing.run,
         "latency": latency.run,
         "serving": serving.run,
         "steady": steady.run,
         "bigfeed": bigfeed.run,
         "ui": ui.run,
+        "scale": scale.run,
     }
 
 

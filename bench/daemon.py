@@ -46,12 +46,17 @@ class Usage:
 
 
 class Daemon:
-    """One ``calsync run`` on ``database`` with ``env`` overriding its settings."""
+    """One ``calsync run`` on ``database`` (a SQLite file, or a URL), ``env`` over its settings.
 
-    def __init__(self, database: Path, env: dict[str, str]) -> None:
+    ``syncs`` counts the syncs it has logged so far.
+    """
+
+    def __init__(self, database: Path | str, env: dict[str, str]) -> None:
         environ = {
             **os.environ,
-            "CALSYNC_DATABASE__URL": f"sqlite:///{database}",
+            "CALSYNC_DATABASE__URL": database
+            if isinstance(database, str)
+            else f"sqlite:///{database}",
             "CALSYNC_SERVER__PORT": "0",
             "CALSYNC_FETCH__ALLOW_PRIVATE_NETWORKS": "true",
             "CALSYNC_LOGGING__FORMAT": "json",
@@ -64,6 +69,7 @@ class Daemon:
         )  # fmt: skip
         self._started = threading.Event()
         self._listen = ""
+        self.syncs = 0
         self.problems: list[str] = []
         """Log lines at warning level or above (shown when a run goes wrong)."""
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -93,6 +99,8 @@ class Daemon:
             except json.JSONDecodeError:
                 self.problems.append(line.rstrip())
                 continue
+            if entry.get("event") in {"sync.finished", "sync.failed"}:
+                self.syncs += 1
             if entry.get("event") == "daemon.started":
                 self._listen = str(entry["listen"])
                 self._started.set()

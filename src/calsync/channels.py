@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import tldextract
+if TYPE_CHECKING:
+    import tldextract
 
 #: (channel, pattern) in the order they are tried; the first match names the channel.
 CHANNEL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -33,7 +35,10 @@ CHANNEL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 
 @cache
 def _extractor() -> tldextract.TLDExtract:
-    # The public suffix list bundled with tldextract: no download, no cache files.
+    # The public suffix list bundled with tldextract: no download, no cache files. Imported
+    # here: it brings requests along, and most commands never name a channel by its URL.
+    import tldextract  # noqa: PLC0415
+
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 

@@ -507,3 +507,39 @@ def test_an_imported_booking_cannot_be_cancelled_here(cli, synced_calendar):
     booking_id = json.loads(cli("bookings", "list", "--json")[1])[0]["id"]
     code, _, err = cli("bookings", "cancel", booking_id)
     assert (1, True) == (code, "can only be changed through that calendar's feed" in err), err
+
+
+def test_sync_all_fetches_concurrently_within_max_per_host(cli, feed_server, monkeypatch):
+    """`sync --all` fetches several feeds of one host at once, never more than max_per_host."""
+    monkeypatch.setenv("CALSYNC_SYNC__MAX_PER_HOST", "3")
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    ids = []
+    for n in range(6):
+        feed_server.serve(f"/{n}.ics", STAYS, delay=0.2)
+        url = feed_server.url(f"/{n}.ics")
+        ids.append(created_id(cli("calendars", "add", product_id, url, "--json")[1]))
+
+    code, out, _ = cli("sync", "--all")
+
+    assert (code, feed_server.max_concurrent["*"]) == (0, 3)
+    assert [line.split()[:3] for line in out.splitlines()] == [
+        [ident, "changed:", "+2"] for ident in ids
+    ]
+
+
+def test_sync_all_queues_a_calendar_a_live_process_holds_and_syncs_the_rest(
+    cli, feed_server, database_url
+):
+    """Claimed together: the calendar a live process holds is queued, the others are synced."""
+    feed_server.serve("/airbnb.ics", STAYS)
+    product_id = created_id(cli("products", "add", "Room", "--json")[1])
+    url = feed_server.url("/airbnb.ics")
+    ids = [created_id(cli("calendars", "add", product_id, url, "--json")[1]) for _ in range(3)]
+    lease(database_url, ids[1], f"{socket.gethostname()}:{os.getppid()}:abc123")
+
+    code, out, _ = cli("sync", "--all")
+
+    assert (code, feed_server.hits("/airbnb.ics")) == (0, 2)
+    assert [line.split()[:2] for line in out.splitlines()] == [
+        [ids[0], "changed:"], [ids[1], "queued:"], [ids[2], "changed:"],
+    ]  # fmt: skip

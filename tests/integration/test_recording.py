@@ -218,3 +218,35 @@ def test_the_dispatcher_reads_its_gauges_at_most_once_a_second(store, settings, 
     clock.now += timedelta(milliseconds=500)
     assert due_after_a_tick() == 2
     parse_pool.close()
+
+
+def test_unchanged_feeds_write_their_status_whether_the_calendar_was_fine_or_failing(
+    store, settings, clock, calendars
+):
+    """A batch of unchanged feeds: each calendar's status, request and lease end as a sync's do.
+
+    Calendar 0 was fine, 1 was failing (recorded through the ORM: its error is cleared),
+    2 had a manual request made before the sync.
+    """
+    record_syncs(store, fetched(store, settings, clock, calendars))
+    with store.write() as session:
+        for ident in calendars:
+            assert stored_calendars.claim_calendar(
+                session, ident, owner=OWNER, now=NOW, lease_until=NOW + timedelta(minutes=2)
+            )
+        failing = stored_calendars.get_calendar(session, calendars[1])
+        failing.failure_count, failing.error = 2, "HTTP 500"
+        requested = stored_calendars.get_calendar(session, calendars[2])
+        requested.sync_requested_at = NOW - timedelta(minutes=1)
+
+    results = record_syncs(store, fetched(store, settings, clock, calendars))
+
+    assert [result.outcome for result in results] == ["unchanged"] * 3
+    with store.read() as session:
+        rows = [stored_calendars.get_calendar(session, ident) for ident in calendars]
+        assert [(c.failure_count, c.error, c.lease_owner, c.sync_requested_at) for c in rows] == [
+            (0, None, None, None)
+        ] * 3
+        assert all(c.last_synced == NOW and (c.next_sync_at or NOW) > NOW for c in rows)
+        assert all(c.content_digest is not None for c in rows)
+    assert [count(store, SyncRun, ident) for ident in calendars] == [2, 2, 2]

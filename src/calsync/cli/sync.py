@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid  # noqa: TC003 - Typer reads annotations at run time
+from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import Progress
 
+from calsync.channels import feed_host
 from calsync.cli.calendars import TransparentOption  # noqa: TC001 - Typer reads it at run time
 from calsync.cli.output import JsonOption, context, print_rows
 from calsync.cli.plans import print_plan
@@ -48,44 +50,55 @@ def sync_command(
         raise typer.BadParameter(msg)
     with cli.store() as store:
         with store.read() as session:
-            if sync_all:
-                ids = [c.id for c in calendars.listed(session, active_only=True)]
-            else:
-                ids = [calendars.get(session, calendar_id).id for calendar_id in calendar_ids or []]
-        lines = asyncio.run(_sync_all(store, cli.settings, ids))
+            found = (
+                calendars.listed(session, active_only=True)
+                if sync_all
+                else [calendars.get(session, calendar_id) for calendar_id in calendar_ids or []]
+            )
+            feeds = [(calendar.id, feed_host(calendar.ical_url)) for calendar in found]
+        lines = asyncio.run(_sync_all(store, cli.settings, feeds))
     for line, _ in lines:
         typer.echo(line)
-    if not ids:
+    if not feeds:
         typer.echo("no active calendars to sync")
     if any(failed for _, failed in lines):
         raise typer.Exit(1)
 
 
 async def _sync_all(
-    store: Store, settings: Settings, ids: Sequence[uuid.UUID]
+    store: Store, settings: Settings, feeds: Sequence[tuple[uuid.UUID, str]]
 ) -> list[tuple[str, bool]]:
-    """Sync each calendar under a lease; one held by a running daemon is queued for it.
+    """Sync each (calendar, feed host) under a lease; one a running daemon holds is queued for it.
 
-    Returns one summary line per calendar and whether its sync failed.
+    Up to ``sync.max_concurrent`` at once, ``sync.max_per_host`` of a feed host,
+    as the daemon does; claims and results are written many to a transaction.
+    Returns one summary line per calendar, in their order, and whether its sync failed.
     """
-    lines: list[tuple[str, bool]] = []
-    show_progress = sys.stderr.isatty() and len(ids) > 1
+    show_progress = sys.stderr.isatty() and len(feeds) > 1
+    slots = asyncio.Semaphore(settings.sync.max_concurrent)
+    hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(settings.sync.max_per_host)
+    )
     async with (
         FeedFetcher(settings.fetch) as fetcher,
         Syncer.for_cli(store, settings, fetcher) as syncer,
     ):
         with Progress(disable=not show_progress, transient=True) as progress:
-            task = progress.add_task("syncing", total=len(ids))
-            for calendar_id in ids:
-                job = await syncer.claim(calendar_id)
-                if job is not None:
-                    result = await syncer.sync(job)
-                    lines.append((_summary(result), result.outcome == "failed"))
-                else:
-                    queued = f"{calendar_id} queued: a running calsync is syncing it now"
-                    lines.append((queued, False))
+            task = progress.add_task("syncing", total=len(feeds))
+
+            async def sync_one(calendar_id: uuid.UUID, host: str) -> tuple[str, bool]:
+                async with hosts[host], slots:
+                    job = await syncer.claim(calendar_id)
+                    if job is None:
+                        line = f"{calendar_id} queued: a running calsync is syncing it now"
+                        failed = False
+                    else:
+                        result = await syncer.sync(job)
+                        line, failed = _summary(result), result.outcome == "failed"
                 progress.advance(task)
-    return lines
+                return line, failed
+
+            return list(await asyncio.gather(*(sync_one(*feed) for feed in feeds)))
 
 
 def _summary(result: SyncResult) -> str:

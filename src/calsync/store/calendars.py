@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, or_, select, update
 
 from calsync.channels import feed_host
 from calsync.errors import NotFound
@@ -117,23 +117,79 @@ def product_of(session: Session, calendar_id: uuid.UUID) -> uuid.UUID | None:
     )
 
 
+_JOB_COLUMNS = (
+    ExternalCalendar.id, ExternalCalendar.product_id, ExternalCalendar.ical_url,
+    ExternalCalendar.tld, ExternalCalendar.etag, ExternalCalendar.last_modified,
+    ExternalCalendar.content_digest, ExternalCalendar.prodid, ExternalCalendar.time_offset,
+    ExternalCalendar.event_status_sync, ExternalCalendar.transparent_events,
+)  # fmt: skip
+
+
 def calendars_with_timezones(
     session: Session, calendar_ids: Sequence[uuid.UUID]
-) -> list[tuple[ExternalCalendar, str]]:
-    """These calendars with their product's timezone, in one query, in the order given.
+) -> list[tuple[Any, str]]:
+    """What a sync reads of these calendars, with their product's timezone, in one query.
 
+    Rows of the columns a sync job needs, named as the model's, in the order given.
     Raises :class:`NotFound` for an id that does not exist.
     """
     rows = session.execute(
-        select(ExternalCalendar, Product.timezone)
+        select(*_JOB_COLUMNS, Product.timezone)
         .join(Product, Product.id == ExternalCalendar.product_id)
         .where(ExternalCalendar.id.in_(calendar_ids))
     ).all()
-    found = {calendar.id: (calendar, timezone) for calendar, timezone in rows}
+    found = {row.id: (row, row.timezone) for row in rows}
     missing = [ident for ident in calendar_ids if ident not in found]
     if missing:
         raise NotFound(kind="external calendar", ident=str(missing[0]))
     return [found[ident] for ident in calendar_ids]
+
+
+def settled(session: Session, owners: Mapping[uuid.UUID, str | None]) -> set[uuid.UUID]:
+    """Those of these calendars leased to the owner given, neither failing nor holding deletions.
+
+    A sync that finds their feed as it was writes only their status
+    (:func:`record_unchanged`). Locked until the transaction ends (PostgreSQL).
+    """
+    if not owners:
+        return set()
+    rows = session.execute(
+        select(ExternalCalendar.id, ExternalCalendar.lease_owner)
+        .where(
+            ExternalCalendar.id.in_(list(owners)),
+            ExternalCalendar.failure_count == 0,
+            ExternalCalendar.error.is_(None),
+            ExternalCalendar.held_since.is_(None),
+        )
+        .with_for_update()
+    ).all()
+    return {ident for ident, owner in rows if owner == owners[ident]}
+
+
+def record_unchanged(session: Session, rows: Sequence[Mapping[str, object]]) -> None:
+    """Write syncs of :func:`settled` calendars whose feed was as it was, in one executemany.
+
+    Each row: ``b_id``, ``b_digest``, ``b_etag``, ``b_last_modified``, ``b_synced`` (the
+    new ``last_synced``), ``b_next`` (``next_sync_at``) and ``b_started`` (a manual
+    request made before it is served). The lease is released.
+    """
+    if not rows:
+        return
+    statement = (
+        update(ExternalCalendar)
+        .where(ExternalCalendar.id == bindparam("b_id"))
+        .values(
+            content_digest=bindparam("b_digest"), etag=bindparam("b_etag"),
+            last_modified=bindparam("b_last_modified"), last_synced=bindparam("b_synced"),
+            next_sync_at=bindparam("b_next"), failure_count=0, error=None,
+            sync_requested_at=case(
+                (ExternalCalendar.sync_requested_at <= bindparam("b_started"), None),
+                else_=ExternalCalendar.sync_requested_at,
+            ),
+            lease_owner=None, lease_expires_at=None,
+        )
+    )  # fmt: skip
+    session.connection().execute(statement, list(rows))
 
 
 def count_imported(session: Session, calendar_id: uuid.UUID) -> int:

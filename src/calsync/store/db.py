@@ -5,7 +5,9 @@ keys on; write transactions start with ``BEGIN IMMEDIATE`` so a read-then-write
 transaction waits for the lock instead of failing at once with "database is
 locked"; its connections know ``calsync_like``, PostgreSQL's ``LIKE`` and
 ``ILIKE`` (:mod:`calsync.core.like`), so a pattern matches the same rows on both
-databases. PostgreSQL is reached through psycopg 3. Statement parameters are hidden from
+databases. PostgreSQL is reached through psycopg 3. :meth:`Store.upgrade` leaves a
+database already at the newest revision alone without importing Alembic (every
+command runs it). Statement parameters are hidden from
 errors and logs: they include feed URLs, whose tokens are secrets. A
 :class:`StoreError`'s message names the failure, never the SQL: the statement
 stays on the chained SQLAlchemy exception, for the log.
@@ -13,13 +15,15 @@ stays on the chained SQLAlchemy exception, for the log.
 
 from __future__ import annotations
 
+import importlib
+import re
 import shutil
+import threading
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError, StatementError
@@ -29,7 +33,7 @@ from calsync.core.like import SQLITE_FUNCTION, like
 from calsync.errors import ConfigError, StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from calsync.config import DatabaseSettings
 
@@ -39,13 +43,22 @@ _MIGRATION_LOCK_ID = 0x63616C73  # "cals": one replica migrates at a time
 _MIN_FREE_BYTES = 1024 * 1024
 """A SQLite database whose disk has less room than this does not take writes (readiness)."""
 _NO_OP_WRITE = text("UPDATE alembic_version SET version_num = version_num WHERE 1 = 0")
+_REVISION_LINE = re.compile(r"^(down_)?revision: [^=]+= (?:\"(\w+)\"|None)$", re.MULTILINE)
 
 
 class Store:
-    """The database of one calsync: sessions to read, sessions to write, migrations."""
+    """The database of one calsync: sessions to read, sessions to write, migrations.
 
-    def __init__(self, engine: Engine) -> None:
+    On SQLite the write transactions of one process take turns on a lock before
+    they ask SQLite for its write lock: SQLite has one writer at a time anyway,
+    and a thread that finds its lock taken sleeps in SQLite's busy handler for
+    up to 100 ms at a time, long after the writer before it has committed.
+    """
+
+    def __init__(self, engine: Engine, *, write_wait_seconds: float = 30.0) -> None:
         self.engine = engine
+        self._write_turn = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._write_wait = write_wait_seconds
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(
             engine.execution_options(**{_WRITE: True}), expire_on_commit=False
@@ -54,7 +67,9 @@ class Store:
     @classmethod
     def connect(cls, settings: DatabaseSettings) -> Store:
         """Create the engine for ``settings.url`` (SQLite file or PostgreSQL)."""
-        return cls(create_store_engine(settings))
+        return cls(
+            create_store_engine(settings), write_wait_seconds=settings.sqlite_busy_timeout_seconds
+        )
 
     @property
     def dialect(self) -> str:
@@ -64,8 +79,22 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
-        with _translated(), self._write.begin() as session:
+        with self._turn(), _translated(), self._write.begin() as session:
             yield session
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn to write (SQLite; see the class docstring)."""
+        if self._write_turn is None:
+            yield
+            return
+        if not self._write_turn.acquire(timeout=self._write_wait):
+            msg = "database error: OperationalError: database is locked"
+            raise StoreError(msg)
+        try:
+            yield
+        finally:
+            self._write_turn.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -120,7 +149,16 @@ class Store:
         return True
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (one replica at a time)."""
+        """Bring the schema to the newest migration (one replica at a time).
+
+        A database whose stored revision is already :func:`head_revision` is left
+        as it is, and Alembic is not even imported.
+        """
+        if self.revision() == head_revision():
+            return
+        from alembic import command  # noqa: PLC0415 - only when there is something to migrate
+        from alembic.config import Config  # noqa: PLC0415
+
         with _translated(), self.engine.execution_options(**{_WRITE: True}).begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
@@ -129,9 +167,47 @@ class Store:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
+    def revision(self) -> str | None:
+        """The revision stored in ``alembic_version``; None for a database never migrated."""
+        try:
+            with self.engine.connect() as conn:
+                found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+                return next(iter(found), None)
+        except SQLAlchemyError:  # no such table: a new database
+            return None
+
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+@cache
+def head_revision() -> str | None:
+    """The newest migration's revision id, read from the versions folder as text.
+
+    The one revision no other names as its ``down_revision``; None if there is not
+    exactly one (then :meth:`Store.upgrade` leaves it to Alembic). A test checks
+    that it is Alembic's head.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for down, revision in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            (parents if down else revisions).add(revision)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def upsert_insert(session: Session) -> Callable[[Any], Any]:
+    """The ``insert`` of the session's dialect, which has ``on_conflict_do_*``.
+
+    The dialect's module is imported on first use: the PostgreSQL one costs a
+    command on SQLite 25 ms.
+    """
+    name = session.get_bind().dialect.name
+    dialect = importlib.import_module(f"sqlalchemy.dialects.{name}")
+    insert: Callable[[Any], Any] = dialect.insert
+    return insert
 
 
 def create_store_engine(settings: DatabaseSettings) -> Engine:

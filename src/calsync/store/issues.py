@@ -13,8 +13,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from calsync.store.db import upsert_insert
 from calsync.store.models import OpenIssue
 
 if TYPE_CHECKING:
@@ -43,10 +43,10 @@ def open_new(
 ) -> list[str]:
     """Open these (key, product id, data) issues; the keys this transaction opened."""
     opened: list[str] = []
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = upsert_insert(session)
     for key, product_id, data in issues:
         statement = (
-            dialect.insert(OpenIssue)
+            insert(OpenIssue)
             .values(
                 id=uuid.uuid4(),
                 kind=kind,

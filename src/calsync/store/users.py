@@ -10,8 +10,8 @@ import uuid
 from typing import TYPE_CHECKING
 
 from sqlalchemy import case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from calsync.store.db import upsert_insert
 from calsync.store.models import AppSecret, LoginFailure, User
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def add_failure(session: Session, key: str, *, now: datetime, forget_before: dat
     One statement (an upsert), so concurrent failures on several replicas all count.
     Returns the count.
     """
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     statement = (
         insert(LoginFailure)
         .values(id=uuid.uuid4(), key=key, failures=1, created_at=now, updated_at=now)

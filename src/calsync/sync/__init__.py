@@ -34,6 +34,7 @@ import structlog
 from calsync.clock import utc_now
 from calsync.leases import cli_owner, owner_is_gone
 from calsync.store import calendars as stored_calendars
+from calsync.sync.batches import Batches
 from calsync.sync.read import (
     Parser,
     SyncJob,
@@ -53,7 +54,7 @@ from calsync.sync.record import (
 
 if TYPE_CHECKING:
     import uuid
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
     from types import TracebackType
 
@@ -118,6 +119,7 @@ class Syncer:
         self._parse = parse or parse_in_thread
         self._clock = clock
         self._recorder = SyncRecorder(store)
+        self._claims = Batches(self._claim_each, max_batch=500, name="sync claims")
         self._lease = timedelta(seconds=settings.sync.lease_seconds)
         self._paused_until: dict[str, datetime] = {}
         self._gone_owners: frozenset[str] = frozenset()
@@ -167,23 +169,29 @@ class Syncer:
         """Lease one calendar (taking over a dead process's lease) and read its job.
 
         None when a live process holds it: a sync is requested instead, so that
-        process (a running daemon) syncs it once more as soon as it can.
+        process (a running daemon) syncs it once more as soon as it can. Claims
+        asked for while one is written go together in the next transaction.
         """
-        now = self._clock()
+        return await self._claims.submit(calendar_id)
 
-        def claim() -> SyncJob | None:
-            with self._store.write() as session:
+    def _claim_each(self, calendar_ids: Sequence[uuid.UUID]) -> list[SyncJob | None]:
+        """:meth:`claim` for many calendars in one transaction; their jobs in their order."""
+        now = self._clock()
+        with self._store.write() as session:
+            claimed = [
+                calendar_id
+                for calendar_id in calendar_ids
                 if stored_calendars.claim_calendar(
                     session, calendar_id, owner=self._owner(), now=now,
                     lease_until=now + self._lease, owner_gone=owner_is_gone,
-                ):  # fmt: skip
-                    return read_jobs(session, [calendar_id], self._settings, now)[0]
+                )
+            ]  # fmt: skip
+            for calendar_id in set(calendar_ids) - set(claimed):
                 stored_calendars.request_sync(
                     stored_calendars.get_calendar(session, calendar_id), now=now
                 )
-                return None
-
-        return await asyncio.to_thread(claim)
+            jobs = {job.id: job for job in read_jobs(session, claimed, self._settings, now)}
+        return [jobs.get(calendar_id) for calendar_id in calendar_ids]
 
     async def job(self, calendar_id: uuid.UUID) -> SyncJob:
         """What syncing the calendar needs, read now without claiming it."""
@@ -274,7 +282,8 @@ class Syncer:
         return await asyncio.to_thread(plan)
 
     async def close(self) -> None:
-        """Wait until every result handed in so far is written."""
+        """Wait until every claim and result handed in so far is written."""
+        await self._claims.close()
         await self._recorder.close()
 
 

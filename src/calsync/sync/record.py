@@ -12,12 +12,11 @@ again one sync at a time, so one bad calendar never costs the others their resul
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
 import uuid
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
@@ -25,7 +24,6 @@ import structlog
 from calsync.core.diff import DeletionGuard, Plan, plan_sync
 from calsync.core.ical_in import OUTSIDE_WINDOW, ParsedFeed
 from calsync.core.journal import plan_changes
-from calsync.core.schedule import SyncSchedule
 from calsync.redact import redact_url
 from calsync.services import calendars as calendar_service
 from calsync.services import issues
@@ -34,7 +32,9 @@ from calsync.services.journal import Journal
 from calsync.store import bookings as stored_bookings
 from calsync.store import calendars as stored_calendars
 from calsync.store import history
+from calsync.sync.batches import Batches
 from calsync.sync.read import Fetched, Outcome, SyncJob, crash_message
+from calsync.sync.status import next_sync_at, schedule, status_only, unchanged_row
 from calsync.sync.telling import failing, keep_body, recovered
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class FinishedSync:
         """
         if self.read.retry_after is None:
             return None
-        return _schedule(self.recording.settings).next_delay(
+        return schedule(self.recording.settings).next_delay(
             failures=1, retry_after=self.read.retry_after
         )
 
@@ -131,8 +131,17 @@ def record_syncs(store: Store, finished: Sequence[FinishedSync]) -> list[SyncRes
 
 def _write(store: Store, finished: Sequence[FinishedSync]) -> list[SyncResult]:
     with store.write() as session:
-        calendars = stored_calendars.load_calendars(session, [item.feed.id for item in finished])
-        results = [_record_in(session, item, calendars) for item in finished]
+        quick = status_only(session, finished)
+        calendars = stored_calendars.load_calendars(
+            session, [item.feed.id for item in finished if item.feed.id not in quick]
+        )
+        results = [
+            _unchanged(item) if item.feed.id in quick else _record_in(session, item, calendars)
+            for item in finished
+        ]
+        stored_calendars.record_unchanged(
+            session, [unchanged_row(item) for item in finished if item.feed.id in quick]
+        )
         history.add_sync_runs(
             session,
             [
@@ -142,6 +151,15 @@ def _write(store: Store, finished: Sequence[FinishedSync]) -> list[SyncResult]:
             ],
         )
     return results
+
+
+def _unchanged(item: FinishedSync) -> SyncResult:
+    """The result of a status-only sync (:func:`~calsync.sync.status.status_only`)."""
+    read = item.read
+    return SyncResult(
+        item.feed.id, read.outcome, http_status=read.http_status,
+        duration_ms=item.recording.duration_ms, run_id=uuid.uuid4(),
+    )  # fmt: skip
 
 
 def _record_crash(store: Store, item: FinishedSync, exc: Exception) -> SyncResult:
@@ -162,53 +180,21 @@ def _record_crash(store: Store, item: FinishedSync, exc: Exception) -> SyncResul
     return result
 
 
-class SyncRecorder:
-    """Writes finished syncs in batches, up to ``max_batch`` per transaction.
+class SyncRecorder(Batches[FinishedSync, SyncResult]):
+    """Writes finished syncs in batches, up to ``max_batch`` per transaction (:func:`record_syncs`).
 
     Syncs that finish while one batch is being written go together in the next.
     """
 
     def __init__(self, store: Store, *, max_batch: int = 500) -> None:
-        self._store = store
-        self._max_batch = max_batch
-        self._waiting: list[tuple[FinishedSync, asyncio.Future[SyncResult]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        super().__init__(partial(record_syncs, store), max_batch=max_batch, name="sync recorder")
 
     async def record(self, finished: FinishedSync) -> SyncResult:
         """Write ``finished`` with the next batch; its result once committed.
 
         A sync cancelled while its result waits for a batch is not written.
         """
-        future: asyncio.Future[SyncResult] = asyncio.get_running_loop().create_future()
-        self._waiting.append((finished, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write(), name="sync recorder")
-        try:
-            return await future
-        except asyncio.CancelledError:
-            self._waiting = [entry for entry in self._waiting if entry[1] is not future]
-            raise
-
-    async def _write(self) -> None:
-        while self._waiting:
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
-            items = [item for item, _ in batch]
-            try:
-                results = await asyncio.to_thread(record_syncs, self._store, items)
-            except Exception as exc:  # noqa: BLE001 - a bug must reach the waiting syncs
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
-
-    async def close(self) -> None:
-        """Wait until every result handed in so far is written."""
-        if self._writer is not None:
-            await self._writer
+        return await self.submit(finished)
 
 
 def _unwritten(item: FinishedSync, reason: str) -> SyncResult:
@@ -285,14 +271,6 @@ def _record_failure(
         )
 
 
-def _schedule(settings: Settings) -> SyncSchedule:
-    sync = settings.sync
-    return SyncSchedule(
-        interval=timedelta(minutes=sync.interval_minutes),
-        max_backoff=timedelta(minutes=sync.max_backoff_minutes),
-    )
-
-
 def _schedule_next(calendar: ExternalCalendar, read: Fetched, record: Recording) -> None:
     """Set next_sync_at, clear a manual request this sync served, release the lease.
 
@@ -300,13 +278,9 @@ def _schedule_next(calendar: ExternalCalendar, read: Fetched, record: Recording)
     and the calendar's ``error`` says until when and why.
     """
     failed = read.outcome == "failed"
-    delay = _schedule(record.settings).next_delay(
-        failures=calendar.failure_count if failed else 0,
-        retry_after=read.retry_after,
-        jitter=random.random(),  # noqa: S311
-        retryable=read.retryable,
+    calendar.next_sync_at = next_sync_at(
+        read, record, failures=calendar.failure_count if failed else 0
     )
-    calendar.next_sync_at = record.finished_at + delay
     if failed and not read.retryable and calendar.active:
         calendar.error = (
             f"{calendar.error} — not retried until "
