@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from bench.daemon import Daemon, open_store
 from bench.report import Figure, Target
-from calsync.feeds import feed_path
+from calsync.core.feed_path import feed_path
 from calsync.store import products as stored_products
 from calsync.store.models import Booking
 

@@ -97,12 +97,6 @@ class RenderedFeed:
         return f'{self.etag[:-1]}-gzip"'
 
 
-def feed_path(feed_token: str, exclude: uuid.UUID | None = None) -> str:
-    """The path of a product's feed, optionally leaving out one calendar's imports."""
-    path = f"/ical/{feed_token}.ics"
-    return f"{path}?exclude={exclude}" if exclude else path
-
-
 class FeedService:
     """Finds a product by its feed token and returns its feed, rendered at most once per version."""
 

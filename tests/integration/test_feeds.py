@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 import conftest
 from appserver import serve_in_thread
+from calsync.core.feed_path import feed_path
 from calsync.core.ical_in import parse_feed
 from calsync.feeds import (
     CHECK_VALIDITY,
@@ -20,7 +21,6 @@ from calsync.feeds import (
     FeedService,
     RenderedFeed,
     StaleReaderWatch,
-    feed_path,
 )
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics

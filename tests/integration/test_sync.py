@@ -13,7 +13,8 @@ import structlog.testing
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
-from calsync.feeds import FeedReadLog, FeedService, feed_path
+from calsync.core.feed_path import feed_path
+from calsync.feeds import FeedReadLog, FeedService
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
 from calsync.store import bookings as stored_bookings

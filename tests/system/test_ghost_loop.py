@@ -22,8 +22,9 @@ from appserver import serve_in_thread
 from calsync.clock import utc_now
 from calsync.config import Settings
 from calsync.core.blocks import Block
+from calsync.core.feed_path import feed_path
 from calsync.core.ical_in import parse_feed
-from calsync.feeds import FeedReadLog, FeedService, feed_path
+from calsync.feeds import FeedReadLog, FeedService
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
 from calsync.store import products as stored_products

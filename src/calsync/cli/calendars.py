@@ -16,7 +16,7 @@ from calsync.cli.output import (
     print_resources,
     print_rows,
 )
-from calsync.core.ical_in import TransparentEvents
+from calsync.core.blocks import TransparentEvents
 from calsync.services import calendars
 
 calendars_app = typer.Typer(no_args_is_help=True, help="External calendars: channel feeds.")

@@ -11,7 +11,6 @@ import typer
 
 from calsync.cli.output import JsonOption, context, print_resources, print_rows
 from calsync.clock import utc_now
-from calsync.feeds import FeedService
 from calsync.services import calendars, links, products
 from calsync.services.views import json_value
 
@@ -166,5 +165,7 @@ def feed_command(
             if exclude is not None and calendars.get(session, exclude).product_id != product_id:
                 msg = f"calendar {exclude} does not belong to product {product_id}"
                 raise typer.BadParameter(msg)
+        from calsync.feeds import FeedService  # noqa: PLC0415 - icalendar only for this command
+
         body = FeedService(store, cli.settings.feeds).feed_of_product(product_id, exclude)
     sys.stdout.buffer.write(body)

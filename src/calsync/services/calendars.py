@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from calsync.channels import registrable_domain
-from calsync.core.ical_in import TRANSPARENT_EVENTS, EventStatusSync
+from calsync.core.blocks import TRANSPARENT_EVENTS, EventStatusSync
 from calsync.core.journal import Change, State
 from calsync.errors import NotFound
 from calsync.services import issues

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from calsync import reports
 from calsync.channels import PASTE_STEPS, channel
 from calsync.core.availability import Graph, Occupant, nights_of
+from calsync.core.feed_path import feed_path
 from calsync.errors import NotFound
-from calsync.feeds import feed_path
 from calsync.redact import redact_url
 from calsync.services.context import iso
 from calsync.store import bookings as stored_bookings

@@ -15,15 +15,17 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from calsync import reports
 from calsync.clock import utc_now
-from calsync.feeds import feed_path
+from calsync.core.feed_path import feed_path
 from calsync.store.history import feed_readers
 from calsync.store.products import feed_tokens
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from sqlalchemy.orm import Session
+
+    from calsync import reports
     from calsync.config import Settings
     from calsync.store.db import Store
     from calsync.store.models import Base, ExternalCalendar, Product, WebhookEndpoint
@@ -126,7 +128,26 @@ class Views:
         self._base = base_url
         self._stale_after = stale_after
         self._clock = clock
-        self._conflicts = conflicts or reports.ConflictCache()
+        self._conflicts = conflicts
+
+    def _calendar_conflicts(
+        self, session: Session, calendars: Sequence[ExternalCalendar]
+    ) -> dict[uuid.UUID, list[dict[str, Any]]]:
+        """The conflicts each calendar takes part in (:func:`calsync.reports.calendar_conflicts`).
+
+        The reports are imported here, when a calendar is shown: listing products
+        (a command a cron job may run) never loads the availability machinery.
+        """
+        from calsync import reports  # noqa: PLC0415 - see the docstring
+
+        if self._conflicts is None:
+            self._conflicts = reports.ConflictCache()
+        return reports.calendar_conflicts(
+            session,
+            [(calendar.id, calendar.product_id) for calendar in calendars],
+            now=self._clock(),
+            cache=self._conflicts,
+        )
 
     @classmethod
     def of(
@@ -185,12 +206,7 @@ class Views:
         if product_ids:
             with self._store.read() as session:
                 tokens = feed_tokens(session, product_ids)
-                found = reports.calendar_conflicts(
-                    session,
-                    [(calendar.id, calendar.product_id) for calendar in calendars],
-                    now=self._clock(),
-                    cache=self._conflicts,
-                )
+                found = self._calendar_conflicts(session, calendars)
 
         def fields(calendar: ExternalCalendar) -> dict[str, Any]:
             return {

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from calsync.core.blocks import OUTSIDE_WINDOW, ParsedFeed
 from calsync.core.diff import DeletionGuard, Plan, plan_sync
-from calsync.core.ical_in import OUTSIDE_WINDOW, ParsedFeed
 from calsync.core.journal import plan_changes
 from calsync.redact import redact_url
 from calsync.services import calendars as calendar_service

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy.orm import Session
 
-    from calsync.core.ical_in import TransparentEvents
+    from calsync.core.blocks import TransparentEvents
     from calsync.services.context import WriteContext
     from calsync.store.models import User
     from calsync.web.ui.base import Base
