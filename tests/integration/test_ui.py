@@ -926,3 +926,19 @@ def test_the_alerts_page_needs_a_session(app):
         )
         answer = post(client, "/alerts/endpoints", url=HOOK_URL)
         assert answer.headers["location"].startswith("/login?next=")
+
+
+def test_the_alerts_forms_need_their_csrf_token(host, store):
+    """Adding, switching, removing and testing an endpoint without the form's token: 403, no change."""
+    endpoint_id = add_endpoint(store, HOOK_URL)
+    for path in (
+        "/alerts/endpoints",
+        f"/alerts/endpoints/{endpoint_id}/active",
+        f"/alerts/endpoints/{endpoint_id}/remove",
+        f"/alerts/endpoints/{endpoint_id}/test",
+    ):
+        assert 403 == host.post(path, data={"url": HOOK_URL}).status_code, path
+    with store.read() as session:
+        [endpoint] = webhooks.listed(session)
+        assert endpoint.active
+        assert [] == list(webhooks.recent_deliveries(session, endpoint_id))
