@@ -172,18 +172,30 @@ def test_cli_history_shows_a_bookings_changes(store, settings, tmp_path, monkeyp
 
 
 def test_changes_of_a_calendars_last_runs(store, settings, feed_server, house, clock):
-    """The changes of a calendar's last N sync runs: what the web UI shows."""
+    """What each sync run changed: at most per_run, by the stay's start, with the run's total."""
     _, calendar_id = house
-    feed_server.serve("/feed.ics", calendar(stay("a", "20261201", "20261205")))
-    run(store, settings, calendar_id, clock)
-    feed_server.serve("/feed.ics", calendar(stay("a", "20261202", "20261205")))
+    feed_server.serve("/feed.ics", calendar(stay("c", "20261210", "20261212"),
+                                            stay("a", "20261201", "20261205"),
+                                            stay("b", "20261206", "20261208")))  # fmt: skip
+    first = run(store, settings, calendar_id, clock)
+    feed_server.serve("/feed.ics", calendar(stay("c", "20261210", "20261212"),
+                                            stay("a", "20261202", "20261205"),
+                                            stay("b", "20261206", "20261208")))  # fmt: skip
     clock.now = NOW + timedelta(hours=1)
-    run(store, settings, calendar_id, clock)
+    second = run(store, settings, calendar_id, clock)
+    clock.now = NOW + timedelta(hours=2)
+    third = run(store, settings, calendar_id, clock)
+    first_id, second_id, third_id = (r.run_id for r in (first, second, third))
+    assert first_id is not None
+    assert second_id is not None
+    assert third_id is not None
     with store.read() as session:
-        assert [c.kind for c in history.changes_of_runs(session, calendar_id, runs=1)] == [
-            "updated"
-        ]
-        assert len(history.changes_of_runs(session, calendar_id, runs=2)) == 2
+        found = history.changes_of_runs(session, [first_id, second_id, third_id], per_run=2)
+    assert [c.change.kind for c in found[second_id].shown] == ["updated"]
+    assert [c.change.source_key for c in found[first_id].shown] == ["a", "b"]
+    assert (found[first_id].total, found[first_id].more) == (3, 1)
+    assert all(c.all_day and not c.echo for c in found[first_id].shown)
+    assert third_id not in found
 
 
 def test_old_changes_are_pruned_with_the_sync_runs(store, settings, feed_server, house, clock):

@@ -6,6 +6,7 @@ The pages themselves are driven in a real browser in tests/system/test_ui_browse
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from datetime import date, timedelta
@@ -19,7 +20,8 @@ from sqlalchemy.orm import Session
 from calsync.feeds import FeedReadLog, FeedService
 from calsync.fetch import FeedFetcher
 from calsync.metrics import Metrics
-from calsync.services import bookings
+from calsync.services import bookings, webhooks
+from calsync.services.context import WriteContext
 from calsync.services.users import Users
 from calsync.store import calendars as stored_calendars
 from calsync.store import overview
@@ -28,7 +30,9 @@ from calsync.store.db import Store
 from calsync.store.models import Booking, ExternalCalendar, SyncRun
 from calsync.sync import sync_calendar
 from calsync.web.app import create_app
-from conftest import NOW, calendar, make_settings
+from conftest import NOW, TEST_CAUSE, calendar, make_settings
+from receivers import WebhookReceiver
+from syncing import run, stay
 
 PASSWORD = "correct horse battery"  # noqa: S105 - the test account's password
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -709,3 +713,232 @@ def test_a_write_without_a_session_goes_to_the_login_form(app, store):
     assert answer.headers["location"].startswith("/login?next=")
     with store.read() as session:
         assert [] == list(stored_products.list_products(session))
+
+
+# --- phase 3: what each sync run changed; alerts and webhooks ---------------------------
+
+
+def words(html: str) -> str:
+    """The page's words, each tag read as a space."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def run_changes(html: str) -> list[str]:
+    """The text of each sync run's "what it changed" block on a calendar page, newest run first."""
+    blocks = re.findall(r'<tr class="run-changes" id="run-[^"]+">(.*?)</tr>', html, re.DOTALL)
+    return [" ".join(text_of(block).split()) for block in blocks]
+
+
+def test_the_calendar_page_lists_what_each_sync_run_changed(
+    host, store, settings, clock, serve_feed
+):
+    """Syncs that add 12 stays, then move, delete and add one (an echo), then change nothing."""
+    product_id = beach_house(store)
+    post(host, f"/products/{product_id}/bookings", starts_at="2026-12-24", ends_at="2026-12-26")
+    january = [stay(f"j{n}", f"202701{n:02}", f"202701{n + 1:02}") for n in range(1, 10)]
+    url = serve_feed("/feed.ics", calendar(
+        stay("a", "20261201", "20261205"), stay("b", "20261210", "20261212"),
+        stay("c", "20261218", "20261220"), *january,
+    ))  # fmt: skip
+    with store.write() as session:
+        calendar_id = stored_calendars.add_calendar(
+            session, product_id=product_id, name="Airbnb", ical_url=url, tld="airbnb.com", now=NOW
+        ).id
+    run(store, settings, calendar_id, clock)
+    serve_feed("/feed.ics", calendar(
+        stay("a", "20261202", "20261205"), stay("c", "20261218", "20261220"),
+        stay("e", "20261224", "20261226", summary="Not available"), *january,
+    ))  # fmt: skip
+    clock.now = NOW + timedelta(hours=1)
+    run(store, settings, calendar_id, clock)
+    clock.now = NOW + timedelta(hours=2)
+    run(store, settings, calendar_id, clock)
+    page = host.get(f"/calendars/{calendar_id}").text
+    unchanged, moved, first = run_changes(page)
+    assert "Changed no booking." == unchanged
+    assert (
+        "What it changed: 3 bookings "
+        "changed: was Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights; "
+        "now Wed 2 Dec 2026 → Sat 5 Dec 2026, 3 nights "
+        "deleted: Thu 10 Dec 2026 → Sat 12 Dec 2026, 2 nights "
+        "added: Thu 24 Dec 2026 → Sat 26 Dec 2026, 2 nights echo"
+    ) == moved
+    assert first.startswith(
+        "What it changed: 12 bookings added: Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights "
+    )
+    assert 10 == first.count("added: ")
+    assert "added: Thu 7 Jan 2027 → Fri 8 Jan 2027, 1 night and 2 more" in first
+    assert "<details open>" in page  # the newest run that changed something is open
+
+
+def test_the_dashboard_title_is_plain_text(host, store):
+    """With a product that has no calendar the page's <title> is still just "Dashboard"."""
+    beach_house(store)
+    assert "<title>Dashboard · calsync</title>" in host.get("/").text
+
+
+HOOK_URL = "https://hooks.example.com/calsync/3f9a8c27d1e04b6a9c0d5e7f1a2b3c4d"
+
+
+def test_an_endpoint_is_added_its_secret_shown_once_then_masked(host, store):
+    """The answer to the form shows the whole secret; the page afterwards only its last 4."""
+    assert "No webhook endpoint yet." in host.get("/alerts").text
+    answer = post(
+        host, "/alerts/endpoints", url=HOOK_URL, description="Channel manager",
+        events=["booking.created", "conflict.detected"],  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert 201 == answer.status_code, answer.text
+    with store.read() as session:
+        [endpoint] = webhooks.listed(session)
+    assert (HOOK_URL, ["booking.created", "conflict.detected"], "Channel manager") == (
+        endpoint.url,
+        json.loads(endpoint.events),
+        endpoint.description,
+    )
+    assert f'id="new-secret" class="url" readonly value="{endpoint.secret}"' in answer.text
+    assert "It is shown only this once" in answer.text
+    later = host.get("/alerts").text
+    assert endpoint.secret not in later
+    assert f"whsec_…{endpoint.secret[-4:]}" in later
+    assert "https://hooks.example.com/calsync/***" in later
+    assert HOOK_URL not in later
+    assert "booking.created, conflict.detected" in text_of(later)
+
+
+def test_a_refused_endpoint_keeps_the_input_and_names_the_field(host, store):
+    """An ftp:// URL is refused next to its field; the ticked events and description stay."""
+    answer = post(
+        host, "/alerts/endpoints", url="ftp://hooks.example.com/x", description="mine",
+        events=["booking.cancelled"],  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert 400 == answer.status_code
+    assert field_error(answer.text, "url").startswith("url: ")
+    assert "ftp://hooks.example.com/x" == value_of(answer.text, "url")
+    assert "mine" == value_of(answer.text, "description")
+    assert 'value="booking.cancelled" checked' in answer.text
+    with store.read() as session:
+        assert [] == list(webhooks.listed(session))
+
+
+def add_endpoint(store: Store, url: str) -> uuid.UUID:
+    """An endpoint for every event, added through the service."""
+    with store.write() as session:
+        return webhooks.add(session, WriteContext(now=NOW, cause=TEST_CAUSE), url=url).id
+
+
+def test_an_endpoint_is_switched_off_and_on_then_removed(host, store):
+    """Switch off (no test button then), make active again (failing cleared), remove after asking."""
+    endpoint_id = add_endpoint(store, HOOK_URL)
+    with store.write() as session:
+        webhooks.get(session, endpoint_id).failing_since = NOW
+    off = post(host, f"/alerts/endpoints/{endpoint_id}/active", active="")
+    assert "is switched off: its events wait" in notice(host, off)
+    page = host.get("/alerts").text
+    assert "Make active again" in page
+    assert f"/alerts/endpoints/{endpoint_id}/test" not in page
+    on = post(host, f"/alerts/endpoints/{endpoint_id}/active", active="yes")
+    assert "is active again" in notice(host, on)
+    with store.read() as session:
+        endpoint = webhooks.get(session, endpoint_id)
+        assert (True, None) == (endpoint.active, endpoint.failing_since)
+    confirm = host.get(f"/alerts/endpoints/{endpoint_id}/remove").text
+    assert "Remove this webhook endpoint?" in confirm
+    assert "https://hooks.example.com/calsync/***" in confirm
+    removed = post(host, f"/alerts/endpoints/{endpoint_id}/remove")
+    assert "Removed the webhook endpoint https://hooks.example.com/calsync/***." == notice(
+        host, removed
+    )
+    with store.read() as session:
+        assert [] == list(webhooks.listed(session))
+
+
+def test_a_test_event_reaches_a_local_receiver_signed_with_the_shown_secret(host, store):
+    """Send a test: the receiver verifies the signature with the secret the page showed."""
+    with WebhookReceiver() as receiver:
+        added = post(host, "/alerts/endpoints", url=receiver.url)
+        found = re.search(r'id="new-secret" class="url" readonly value="([^"]+)"', added.text)
+        assert found is not None
+        receiver.secret = found.group(1)
+        with store.read() as session:
+            [endpoint] = webhooks.listed(session)
+        answer = post(host, f"/alerts/endpoints/{endpoint.id}/test")
+        said = notice(host, answer)
+        [received] = receiver.received
+    assert said.startswith(f"Test event delivered to {receiver.url}: HTTP 200 in ")
+    assert received.verified
+    assert "test" == received.json["type"]
+    assert "ui:anna" == received.json["data"]["cause"]["actor"]
+    assert "test delivered 200" in words(host.get("/alerts").text)
+
+
+def test_a_test_event_a_receiver_refuses_is_shown_as_failed(host, store):
+    """A receiver answering 500: the page says so in red; the endpoint is failing since then."""
+    with WebhookReceiver(default=500) as receiver:
+        endpoint_id = add_endpoint(store, receiver.url)
+        answer = post(host, f"/alerts/endpoints/{endpoint_id}/test")
+        assert 303 == answer.status_code
+        page = host.get(answer.headers["location"]).text
+    refused = re.search(r'<p class="error" role="alert">(.*?)</p>', page, re.DOTALL)
+    assert refused is not None
+    assert f"Test event not delivered to {receiver.url}: HTTP 500." in refused.group(1)
+    shown = words(page)
+    assert "Failing since just now" in shown
+    assert "test failed 500" in shown
+    with store.read() as session:
+        assert NOW == webhooks.get(session, endpoint_id).failing_since
+
+
+def test_apprise_targets_are_shown_redacted_with_the_alert_settings(store, database_url, clock):
+    """Passwords and tokens of alerts.notify never reach the page; the settings and how to change them do."""
+    notify = [
+        "mailtos://owner:hunter2secret@mail.example.com?to=owner@example.com",
+        "tgram://123456:AAbottokenAA/987654",
+    ]
+    settings = make_settings(
+        database_url, alerts={"notify": json.dumps(notify), "failing_after_failures": 4}
+    )
+    Users(store, hasher=CHEAP, clock=clock).add("anna", PASSWORD)
+    app = create_app(
+        store=store, metrics=Metrics(), feed_service=FeedService(store, settings.feeds, clock=clock),
+        read_log=FeedReadLog(store), settings=settings, clock=clock,
+    )  # fmt: skip
+    with TestClient(app) as client:
+        log_in(client)
+        page = client.get("/alerts").text
+    assert "<code>mailtos://…@mail.example.com</code>" in page
+    assert "<code>tgram://…</code>" in page
+    for secret in ("hunter2secret", "owner:", "AAbottokenAA", "987654", "123456"):
+        assert secret not in page
+    shown = words(page)
+    assert "A calendar is failing after 4 failed syncs in a row" in shown
+    assert "A calendar is stale after 24 h without a successful sync" in shown
+    assert "Alerts go as one digest after 10 in a minute" in shown
+    assert "edit the [alerts] section of calsync's configuration file" in shown
+
+
+def test_the_alerts_page_needs_a_session(app):
+    """Without a session /alerts and its forms send the browser to the login form."""
+    with TestClient(app) as client:
+        assert (
+            client.get("/alerts", follow_redirects=False)
+            .headers["location"]
+            .startswith("/login?next=")
+        )
+        answer = post(client, "/alerts/endpoints", url=HOOK_URL)
+        assert answer.headers["location"].startswith("/login?next=")
+
+
+def test_the_alerts_forms_need_their_csrf_token(host, store):
+    """Adding, switching, removing and testing an endpoint without the form's token: 403, no change."""
+    endpoint_id = add_endpoint(store, HOOK_URL)
+    for path in (
+        "/alerts/endpoints",
+        f"/alerts/endpoints/{endpoint_id}/active",
+        f"/alerts/endpoints/{endpoint_id}/remove",
+        f"/alerts/endpoints/{endpoint_id}/test",
+    ):
+        assert 403 == host.post(path, data={"url": HOOK_URL}).status_code, path
+    with store.read() as session:
+        [endpoint] = webhooks.listed(session)
+        assert endpoint.active
+        assert [] == list(webhooks.recent_deliveries(session, endpoint_id))

@@ -6,6 +6,7 @@ origin, and saves a screenshot of each page it visits under its tmp_path.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,9 +15,11 @@ import pytest
 from argon2 import PasswordHasher
 from playwright.sync_api import Page, expect
 
+from calsync.services.journal import EVENT_TYPES
 from calsync.services.users import Users
 from conftest import calendar
 from daemon_process import DaemonProcess, open_store
+from receivers import WebhookReceiver
 from uibrowser import (
     PASSWORD,
     PHONE,
@@ -606,3 +609,134 @@ def test_the_new_pages_fit_a_phone(site, beach_house, browser, shot):
     shot(page, "phone-booking-cancel")
     assert no_sideways_scroll(page), "cancel"
     assert [] == watch.foreign
+
+
+# --- phase 3: what each sync run changed; alerts and webhooks ---------------------------
+
+
+def test_the_calendar_page_shows_what_a_sync_changed(site, browser, shot):
+    """After a sync that moved, deleted and added stays, its run lists them; older runs expand."""
+    product = site.add_product("Beach house")
+    airbnb = site.add_calendar(
+        product, "Airbnb", "/airbnb.ics", channel="airbnb.com",
+        body=calendar(stay("a", "20261201", "20261205"), stay("b", "20261210", "20261212"),
+                      stay("c", "20261218", "20261220"), head=AIRBNB),
+    )  # fmt: skip
+    site.sync(airbnb)
+    site.feeds.serve("/airbnb.ics", calendar(
+        stay("a", "20261202", "20261205"), stay("c", "20261218", "20261220"),
+        stay("d", "20261227", "20261230"), head=AIRBNB,
+    ))  # fmt: skip
+    site.sync(airbnb)
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    page.goto(f"{site.url}/calendars/{airbnb}")
+    shot(page, "calendar-journal")
+    newest, first = page.locator("tr.run-changes").all()
+    assert "What it changed: 3 bookings" in newest.locator("summary").inner_text()
+    assert [
+        "changed: was Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights; now Wed 2 Dec 2026 → Sat 5 Dec 2026, 3 nights",
+        "deleted: Thu 10 Dec 2026 → Sat 12 Dec 2026, 2 nights",
+        "added: Sun 27 Dec 2026 → Wed 30 Dec 2026, 3 nights",
+    ] == newest.locator(".changes li").all_inner_texts()
+    assert not first.locator(".changes").is_visible()  # closed until asked
+    first.locator("summary").click()
+    assert 3 == first.locator(".changes li").count()
+    assert first.locator(".changes li").first.is_visible()
+    shot(page, "calendar-journal-expanded")
+    assert [] == watch.foreign
+
+
+def test_add_an_endpoint_then_send_a_test_to_a_local_receiver(site, browser, shot):
+    """From the header: add an endpoint (its secret shown once), send a test, see it delivered."""
+    page, watch = open_page(browser, site.url)
+    log_in(page, site.url, "anna")
+    page.wait_for_url(site.url + "/")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Alerts and webhooks").click()
+    assert "page" == page.get_by_role("link", name="Alerts and webhooks").get_attribute(
+        "aria-current"
+    )
+    with WebhookReceiver() as receiver:
+        page.get_by_label("URL").fill(receiver.url)
+        page.get_by_label("booking.created").check()
+        page.get_by_label("conflict.detected").check()
+        page.get_by_label("Description").fill("Our channel manager")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Add the endpoint").click()
+        shot(page, "alerts-added")
+        receiver.secret = page.get_by_label("Signing secret").input_value()
+        assert receiver.secret.startswith("whsec_")
+        assert "shown only this once" in page.locator(".secret").inner_text()
+        endpoint = page.locator("article.endpoint")
+        assert "booking.created, conflict.detected" in endpoint.inner_text()
+        with page.expect_navigation():
+            endpoint.get_by_role("button", name="Send a test").click()
+        said = notice_text(page)
+        shot(page, "alerts-tested")
+        [received] = receiver.received
+    assert said.startswith(f"Test event delivered to {receiver.url}: HTTP 200 in ")
+    assert received.verified
+    assert "test" == received.json["type"]
+    row = page.locator("table.deliveries tbody tr").first
+    assert ["test", "delivered", "200"] == [
+        row.locator(f"[data-label={label}]").inner_text()
+        for label in ("Event", "Status", "Response")
+    ]
+    page.reload()
+    assert 0 == page.locator(".secret").count()  # not shown again
+    assert receiver.secret not in page.content()
+    assert [] == watch.foreign
+
+
+def test_the_alerts_page_fits_a_phone_and_its_forms_work_from_the_keyboard(
+    tmp_path, feed_server, clock, browser, shot
+):
+    """At 390 px nothing scrolls sideways; an endpoint is added by keyboard, switched off, removed."""
+    notify = ["mailtos://owner:hunter2secret@mail.example.com?to=owner@example.com",
+              "tgram://123456:AAbottokenAA/987654"]  # fmt: skip
+    with (
+        running_site(tmp_path, feed_server, clock, alerts={"notify": json.dumps(notify)}) as site,
+        WebhookReceiver(default=500) as receiver,
+    ):
+        site.add_user("anna")
+        page, watch = open_page(browser, site.url, viewport=PHONE)
+        log_in(page, site.url, "anna")
+        page.goto(site.url + "/alerts")
+        assert no_sideways_scroll(page)
+        shot(page, "phone-alerts-empty")
+        page.get_by_label("URL").focus()
+        page.keyboard.type(receiver.url + "/a-long-path/3f9a8c27d1e04b6a9c0d5e7f1a2b3c4d")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Space")  # ticks the first event type
+        for _ in EVENT_TYPES:
+            page.keyboard.press("Tab")
+        page.keyboard.type("Reached by keyboard")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert "booking.created" == page.locator("article.endpoint dd").nth(1).inner_text()
+        shot(page, "phone-alerts-added")
+        assert no_sideways_scroll(page), "the secret"
+        with page.expect_navigation():
+            page.get_by_role("button", name="Send a test").click()
+        assert "HTTP 500" in page.get_by_role("alert").inner_text()
+        shot(page, "phone-alerts-failed")
+        assert no_sideways_scroll(page), "a failed delivery"
+        text = page.locator("main").inner_text()
+        assert "mailtos://…@mail.example.com" in text
+        assert "tgram://…" in text
+        assert "hunter2secret" not in page.content()
+        assert "AAbottokenAA" not in page.content()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Switch off").click()
+        assert "is switched off" in notice_text(page)
+        assert 0 == page.get_by_role("button", name="Send a test").count()
+        with page.expect_navigation():
+            page.get_by_role("link", name="Remove…").click()
+        shot(page, "phone-endpoint-remove")
+        assert no_sideways_scroll(page), "remove"
+        with page.expect_navigation():
+            page.get_by_role("button", name="Remove the endpoint").click()
+        assert notice_text(page).startswith("Removed the webhook endpoint")
+        assert "No webhook endpoint yet." in page.locator("main").inner_text()
+        assert [] == watch.foreign

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from calsync.core.digest import content_digest
-from calsync.redact import redact_url
+from calsync.redact import redact_target, redact_url
 
 
 @pytest.mark.parametrize(
@@ -34,6 +34,30 @@ from calsync.redact import redact_url
 def test_secrets_in_feed_urls_are_redacted(url, redacted):
     """Query strings, path tokens and user:password never reach a log line."""
     assert redact_url(url) == redacted
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted"),
+    [
+        (
+            "mailtos://user:password@mail.example.com?to=owner@example.com",
+            "mailtos://…@mail.example.com",
+        ),
+        ("mailtos://user:p@ss/word@mail.example.com", "mailtos://…"),
+        ("mailto://127.0.0.1:25?from=calsync@example.com", "mailto://127.0.0.1"),
+        ("tgram://123456:bottoken/987654", "tgram://…"),
+        ("slack://TokenA/TokenB/TokenC/#bookings", "slack://…"),
+        ("discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js", "discord://…"),
+        ("json://hooks.example.com/alerts?secret=1", "json://hooks.example.com"),
+        ("jsons://user:pw@[::1]:8443/x", "jsons://…@[::1]"),
+        ("ntfy://ntfy.sh/my-private-topic", "ntfy://ntfy.sh"),
+        ("json://" + "a" * 70 + ".b" * 3 + "/x", "json://…"),
+        ("not a url", "…"),
+    ],
+)
+def test_apprise_urls_keep_only_their_scheme_and_a_real_host(url, redacted):
+    """Passwords, tokens (a Telegram bot token is the 'host'), paths and queries are left out."""
+    assert redact_target(url) == redacted
 
 
 FEED = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTAMP:20261115T120000Z\r\nDTSTART;VALUE=DATE:20261201\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"

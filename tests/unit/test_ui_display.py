@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 
-from calsync.web.ui.display import night_ranges, span
+from calsync.web.ui.display import change, night_ranges, span
 
 
 @pytest.mark.parametrize(
@@ -40,3 +41,52 @@ def test_a_timed_stay_shows_local_times_of_the_product():
     assert "Tue 1 Dec 2026 16:00 → Thu 3 Dec 2026 11:00" == span(
         starts, ends, all_day=False, timezone="Europe/Amsterdam"
     )
+
+
+@dataclass
+class _Change:
+    kind: str
+    starts_at_before: datetime | None = None
+    ends_at_before: datetime | None = None
+    starts_at_after: datetime | None = None
+    ends_at_after: datetime | None = None
+    status_before: str | None = None
+    status_after: str | None = None
+
+
+def _day(day: int) -> datetime:
+    return datetime(2026, 12, day, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("item", "shown"),
+    [
+        (
+            _Change(
+                "created", starts_at_after=_day(1), ends_at_after=_day(5), status_after="confirmed"
+            ),
+            "Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights",
+        ),
+        (
+            _Change(
+                "created", starts_at_after=_day(1), ends_at_after=_day(5), status_after="tentative"
+            ),
+            "Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights, tentative",
+        ),
+        (
+            _Change("updated", _day(1), _day(5), _day(2), _day(5), "confirmed", "confirmed"),
+            "was Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights; now Wed 2 Dec 2026 → Sat 5 Dec 2026, 3 nights",
+        ),
+        (
+            _Change("updated", _day(1), _day(5), _day(1), _day(5), "tentative", "confirmed"),
+            "Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights, tentative → confirmed",
+        ),
+        (
+            _Change("deleted", _day(1), _day(5), status_before="confirmed"),
+            "Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights",
+        ),
+    ],
+)
+def test_a_journaled_change_shows_the_stay_before_and_after(item, shown):
+    """A new stay its dates; a move both; a new status before → after; a deletion what went."""
+    assert shown == change(item, all_day=True, timezone="Europe/Amsterdam")

@@ -1,14 +1,15 @@
 """History: sync runs, feed reads, booking changes and events older than ``sync.history_days``.
 
 Each sync run links to its changes (``booking_changes.sync_run_id``);
-:func:`changes_of_runs` reads the changes of a calendar's last runs, as the web
-UI shows them, and :func:`changes` the journal with the filters of
+:func:`changes_of_runs` reads what a calendar's last runs changed, as its page
+in the web UI shows them, and :func:`changes` the journal with the filters of
 ``calsync history``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, time
 from typing import TYPE_CHECKING
 
 from calsync.store import history as store
@@ -57,9 +58,52 @@ def changes(
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class RunChange:
+    """One change a sync run made, with whether its booking is an echo and is all-day."""
+
+    change: BookingChange
+    echo: bool
+    all_day: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunChanges:
+    """The changes of one sync run that are shown, and how many it made in all."""
+
+    shown: list[RunChange]
+    total: int
+
+    @property
+    def more(self) -> int:
+        """How many are not shown."""
+        return self.total - len(self.shown)
+
+
 def changes_of_runs(
-    session: Session, calendar_id: uuid.UUID, *, runs: int = 10, limit: int = 1000
-) -> Sequence[BookingChange]:
-    """The changes the calendar's last ``runs`` sync runs made, newest first."""
-    ids = journal.last_run_ids(session, calendar_id, runs)
-    return journal.changes(session, sync_run_ids=ids, limit=limit)
+    session: Session, sync_run_ids: Sequence[uuid.UUID], *, per_run: int = 10
+) -> dict[uuid.UUID, RunChanges]:
+    """What each of these sync runs changed (at most ``per_run`` each, by the stay's start).
+
+    One query for every run. A run that changed nothing is not in the answer. A
+    booking that is gone is all-day when its stay ran midnight to midnight UTC
+    (how all-day stays are kept).
+    """
+    found: dict[uuid.UUID, RunChanges] = {}
+    for change, total, echo_of, all_day in journal.changes_of_runs(
+        session, sync_run_ids, per_run=per_run
+    ):
+        assert change.sync_run_id is not None  # noqa: S101 - selected by it
+        run = found.setdefault(change.sync_run_id, RunChanges([], total))
+        run.shown.append(RunChange(change, echo_of is not None, _all_day(change, kept=all_day)))
+    return found
+
+
+def _all_day(change: BookingChange, *, kept: bool | None) -> bool:
+    if kept is not None:
+        return kept
+    bounds = (
+        change.starts_at_after or change.starts_at_before,
+        change.ends_at_after or change.ends_at_before,
+    )
+    return all(at is not None and at.astimezone(UTC).time() == time() for at in bounds)

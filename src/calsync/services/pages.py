@@ -7,6 +7,7 @@ in :mod:`calsync.store.overview` and the rules in :mod:`calsync.reports` and
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import uuid
@@ -20,12 +21,17 @@ from calsync.channels import PASTE_STEPS, channel
 from calsync.core.availability import Graph, Occupant, nights_of
 from calsync.core.feed_path import feed_path
 from calsync.errors import NotFound
-from calsync.redact import redact_url
+from calsync.redact import redact_target, redact_url
+from calsync.services import webhooks
 from calsync.services.context import iso
+from calsync.services.history import changes_of_runs
+from calsync.services.journal import EVENT_TYPES
+from calsync.services.views import shown_secret
 from calsync.store import bookings as stored_bookings
 from calsync.store import calendars as stored_calendars
 from calsync.store import history, overview
 from calsync.store import products as stored_products
+from calsync.store import webhooks as stored_webhooks
 from calsync.store.overview import STATES
 
 if TYPE_CHECKING:
@@ -34,7 +40,7 @@ if TYPE_CHECKING:
     from calsync.config import Settings
     from calsync.store.db import Store
     from calsync.store.history import FeedReader
-    from calsync.store.models import Booking
+    from calsync.store.models import Booking, WebhookEndpoint
 
 __all__ = ["PAGE_SIZE", "STATES", "TIMELINE_NIGHTS", "Pages", "StaleReaders"]
 
@@ -44,6 +50,12 @@ BOOKINGS_LISTED = 100
 """The product page lists this many bookings, from today on."""
 BARE_PRODUCTS = 20
 """The dashboard names this many products that have no calendar yet."""
+RUNS_LISTED = 20
+"""The calendar page lists this many sync runs, newest first."""
+CHANGES_SHOWN = 10
+"""Each of them shows this many of its changes; the rest are counted."""
+DELIVERIES_SHOWN = 10
+"""The alerts page shows this many of each endpoint's newest deliveries, and of the alerts'."""
 _READERS_INTERVAL = timedelta(minutes=1)
 
 
@@ -215,9 +227,10 @@ class Pages:
     def calendar(
         self, calendar_id: uuid.UUID, *, run_id: uuid.UUID | None = None
     ) -> dict[str, Any]:
-        """A calendar: its status fields, export URL and last sync runs.
+        """A calendar: its status fields, export URL and last sync runs with what each changed.
 
-        ``run_id`` names a run whose outcome the page announces (a sync just finished).
+        ``run_id`` names a run whose outcome the page announces (a sync just finished);
+        what it changed is shown open, else what the newest run that changed something did.
         """
         now = self.clock()
         with self.store.read() as session:
@@ -229,7 +242,8 @@ class Pages:
                 now=now,
                 stale_after=timedelta(hours=self.settings.ui.stale_after_hours),
             )
-            runs = history.recent_runs(session, calendar_id, limit=20)
+            runs = history.recent_runs(session, calendar_id, limit=RUNS_LISTED)
+            changes = changes_of_runs(session, [run.id for run in runs], per_run=CHANGES_SHOWN)
         key = channel(calendar.tld)[0]
         return {
             "now": now,
@@ -241,8 +255,45 @@ class Pages:
             "export_url": self._base + feed_path(product.feed_token, exclude=calendar.id),
             "steps": PASTE_STEPS.get(key),
             "runs": runs,
+            "changes": changes,
+            "open_run": run_id
+            if run_id in changes
+            else next((run.id for run in runs if run.id in changes), None),
             "finished": next((run for run in runs if run.id == run_id), None),
         }
+
+    def alerts(self, *, created: WebhookEndpoint | None = None) -> dict[str, Any]:
+        """Webhook endpoints with their newest deliveries; alert targets (redacted) and settings.
+
+        ``created``: an endpoint just added, whose secret the page shows this once.
+        """
+        with self.store.read() as session:
+            endpoints = webhooks.listed(session)
+            deliveries = {
+                endpoint.id: webhooks.recent_deliveries(
+                    session, endpoint.id, limit=DELIVERIES_SHOWN
+                )
+                for endpoint in endpoints
+            }
+            sent = stored_webhooks.deliveries(session, None, limit=DELIVERIES_SHOWN)
+        return {
+            "now": self.clock(),
+            "endpoints": [
+                {**_endpoint_line(endpoint), "deliveries": deliveries[endpoint.id]}
+                for endpoint in endpoints
+            ],
+            "created": None if created is None else _endpoint_line(created),
+            "event_types": EVENT_TYPES,
+            "targets": [redact_target(url) for url in self.settings.alerts.notify],
+            "alert_settings": self.settings.alerts,
+            "alerts_sent": sent,
+        }
+
+    def endpoint(self, endpoint_id: uuid.UUID) -> dict[str, Any]:
+        """A webhook endpoint as the alerts page shows it, for the page that removes it."""
+        with self.store.read() as session:
+            endpoint = webhooks.get(session, endpoint_id)
+        return _endpoint_line(endpoint)
 
     def calendar_status(self, calendar_id: uuid.UUID) -> dict[str, Any]:
         """What a page waiting for a sync polls: whether one is asked for, and the last run."""
@@ -334,6 +385,16 @@ class Pages:
             }
             for booking in bookings
         ]
+
+
+def _endpoint_line(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    """An endpoint with its URL redacted, its event types, and its secret (in full just once)."""
+    return {
+        "endpoint": endpoint,
+        "url": redact_url(endpoint.url),
+        "events": json.loads(endpoint.events),
+        "secret": shown_secret(endpoint),
+    }
 
 
 def _json_time(moment: datetime | None) -> str | None:

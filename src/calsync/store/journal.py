@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import aliased
 
-from calsync.store.models import BookingChange, Event, SyncRun, WebhookDelivery, WebhookMessage
+from calsync.store.models import Booking, BookingChange, Event, WebhookDelivery, WebhookMessage
 
 if TYPE_CHECKING:
     import uuid
@@ -46,10 +47,9 @@ def changes(
     product_id: uuid.UUID | None = None,
     calendar_id: uuid.UUID | None = None,
     booking_id: uuid.UUID | None = None,
-    sync_run_ids: Sequence[uuid.UUID] | None = None,
     limit: int = 100,
 ) -> Sequence[BookingChange]:
-    """The newest changes (newest first), of a product, calendar, booking or sync runs."""
+    """The newest changes (newest first), of a product, calendar or booking."""
     query = select(BookingChange).order_by(BookingChange.changed_at.desc(), BookingChange.id.desc())
     if product_id is not None:
         query = query.where(BookingChange.product_id == product_id)
@@ -57,20 +57,39 @@ def changes(
         query = query.where(BookingChange.external_calendar_id == calendar_id)
     if booking_id is not None:
         query = query.where(BookingChange.booking_id == booking_id)
-    if sync_run_ids is not None:
-        query = query.where(BookingChange.sync_run_id.in_(list(sync_run_ids)))
     return session.scalars(query.limit(limit)).all()
 
 
-def last_run_ids(session: Session, calendar_id: uuid.UUID, runs: int) -> list[uuid.UUID]:
-    """The ids of the calendar's last ``runs`` sync runs, newest first."""
-    query = (
-        select(SyncRun.id)
-        .where(SyncRun.external_calendar_id == calendar_id)
-        .order_by(SyncRun.started_at.desc())
-        .limit(runs)
+def changes_of_runs(
+    session: Session, sync_run_ids: Sequence[uuid.UUID], *, per_run: int
+) -> list[tuple[BookingChange, int, uuid.UUID | None, bool | None]]:
+    """The first ``per_run`` changes of each sync run, by the stay's start: one query.
+
+    Each with how many changes its run made, and the booking's ``echo_of`` and
+    ``all_day`` (None, None when the booking is gone). The runs' changes are
+    read once, through the index on ``sync_run_id``, and ranked within each run.
+    """
+    if not sync_run_ids:
+        return []
+    start = func.coalesce(BookingChange.starts_at_after, BookingChange.starts_at_before)
+    run, order = BookingChange.sync_run_id, (start, BookingChange.id)
+    ranked = (
+        select(
+            BookingChange,
+            func.row_number().over(partition_by=run, order_by=order).label("place"),
+            func.count().over(partition_by=run).label("total"),
+        )
+        .where(BookingChange.sync_run_id.in_(list(sync_run_ids)))
+        .subquery()
     )
-    return list(session.scalars(query))
+    change = aliased(BookingChange, ranked)
+    query = (
+        select(change, ranked.c.total, Booking.echo_of, Booking.all_day)
+        .outerjoin(Booking, Booking.id == change.booking_id)
+        .where(ranked.c.place <= per_run)
+        .order_by(change.sync_run_id, ranked.c.place)
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in session.execute(query)]
 
 
 def oldest_pending_at(session: Session) -> datetime | None:

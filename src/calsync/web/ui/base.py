@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from calsync.store.models import User
 
 _NOTICE = "notice"
+_FAILED = "notice_failed"
 _T = TypeVar("_T")
 
 
@@ -64,6 +65,7 @@ class Base:
             "user": user,
             "csrftoken": request.scope["csrftoken"],
             "notice": request.session.pop(_NOTICE, None) if user is not None else None,
+            "notice_failed": request.session.pop(_FAILED, False) if user is not None else False,
             **context,
         }
         return self.templates.TemplateResponse(
@@ -78,18 +80,23 @@ class Base:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
 
-    def notify(self, request: Request, message: str) -> None:
-        """Say ``message`` on the next page this session sees."""
+    def notify(self, request: Request, message: str, *, failed: bool = False) -> None:
+        """Say ``message`` on the next page this session sees (as an error when ``failed``)."""
         request.session[_NOTICE] = message
+        request.session[_FAILED] = failed
 
-    def done(self, request: Request, message: str, path: str) -> Response:
-        """After a write: go to ``path`` (303), which says ``message``."""
-        self.notify(request, message)
+    def done(self, request: Request, message: str, path: str, *, failed: bool = False) -> Response:
+        """After a write: go to ``path`` (303), which says ``message`` (red if ``failed``)."""
+        self.notify(request, message, failed=failed)
         return RedirectResponse(path, status_code=303)
 
     async def read(self, load: Callable[..., _T], *args: object) -> _T:
         """Page data for an ``async`` handler, read in a worker thread (the loop never waits)."""
         return await asyncio.to_thread(load, *args)
+
+    def context(self, user: User, *, force: bool = False) -> WriteContext:
+        """The context of a write by ``user`` now: its cause in the journal is ``ui:<username>``."""
+        return WriteContext.of(self.settings, self.clock(), Cause.ui(user.username), force=force)
 
     async def write(
         self, user: User, act: Callable[[Session, WriteContext], _T], *, force: bool = False
@@ -99,7 +106,7 @@ class Base:
         The journal records ``ui:<username>`` as the cause of every booking it changes.
         ``force`` books even when a capacity would be exceeded (a host's deliberate choice).
         """
-        ctx = WriteContext.of(self.settings, self.clock(), Cause.ui(user.username), force=force)
+        ctx = self.context(user, force=force)
 
         def run() -> _T:
             with self.store.write() as session:

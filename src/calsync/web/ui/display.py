@@ -18,6 +18,30 @@ class Stay(Protocol):
     all_day: bool
 
 
+class Change(Protocol):
+    """What :func:`change` reads of a journaled change of a booking."""
+
+    kind: str
+    starts_at_before: datetime | None
+    ends_at_before: datetime | None
+    starts_at_after: datetime | None
+    ends_at_after: datetime | None
+    status_before: str | None
+    status_after: str | None
+
+
+CHANGE_KINDS = {
+    "created": "added",
+    "updated": "changed",
+    "rekeyed": "new UID, same stay",
+    "cancelled": "cancelled",
+    "deleted": "deleted",
+    "held": "deletion held",
+    "released": "deleted (held deletion released)",
+}
+"""Each kind of change of the journal, as a page names it."""
+
+
 def age(moment: datetime | None, now: datetime) -> str:
     """``12 min ago``, ``3 h ago``, ``in 5 min``; ``never`` for None."""
     if moment is None:
@@ -74,6 +98,35 @@ def span(starts_at: datetime, ends_at: datetime, *, all_day: bool, timezone: str
 def stay(booking: Stay, timezone: str) -> str:
     """A booking's :func:`span`."""
     return span(booking.starts_at, booking.ends_at, all_day=booking.all_day, timezone=timezone)
+
+
+def change(item: Change, *, all_day: bool, timezone: str) -> str:
+    """What a change did to the stay: its dates (before and after, if they moved) and status.
+
+    ``Tue 1 Dec 2026 → Sat 5 Dec 2026, 4 nights``; a move: ``was …, now …``; a
+    new status: ``…, tentative → confirmed``; a new stay that is not confirmed
+    says its status (``…, tentative``).
+    """
+    before = _span_of(item.starts_at_before, item.ends_at_before, all_day=all_day, zone=timezone)
+    after = _span_of(item.starts_at_after, item.ends_at_after, all_day=all_day, zone=timezone)
+    if before and after and before != after:
+        text = f"was {before}; now {after}"
+    else:
+        text = after or before or "-"
+    old, new = item.status_before, item.status_after
+    if old and new and old != new:
+        text += f", {old} → {new}"
+    elif not old and new and new != "confirmed":
+        text += f", {new}"
+    return text
+
+
+def _span_of(
+    starts_at: datetime | None, ends_at: datetime | None, *, all_day: bool, zone: str
+) -> str | None:
+    if starts_at is None or ends_at is None:
+        return None
+    return span(starts_at, ends_at, all_day=all_day, timezone=zone)
 
 
 def night_ranges(nights: list[str]) -> list[str]:

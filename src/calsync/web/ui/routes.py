@@ -1,7 +1,8 @@
 """The routes of the web interface: log in and out, first-run setup, and the pages.
 
 The forms that change things are in :mod:`calsync.web.ui.products` (products,
-direct bookings) and :mod:`calsync.web.ui.calendars`, sharing
+direct bookings), :mod:`calsync.web.ui.calendars` and :mod:`calsync.web.ui.alerts`
+(the alerts and webhooks page), sharing
 :class:`~calsync.web.ui.base.Base`. Every page needs a session; without one it
 redirects to ``/login?next=…``.
 Errors are pages too: a bad or unknown id is a 404, the database away a 503, a
@@ -31,6 +32,7 @@ from calsync.services.pages import STATES, Pages
 from calsync.services.users import Users
 from calsync.web.request_ids import request_id_of
 from calsync.web.ui import display, security
+from calsync.web.ui.alerts import AlertForms
 from calsync.web.ui.base import Base
 from calsync.web.ui.calendars import CalendarForms
 from calsync.web.ui.products import ProductForms
@@ -103,8 +105,9 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters |= {"age": display.age, "utc": display.utc, "iso": display.iso,
-                    "day": display.day, "stay": display.stay}  # fmt: skip
-    env.globals |= {"version": __version__, "states": STATES, "timezones": timezone_names}
+                    "day": display.day, "stay": display.stay, "change": display.change}  # fmt: skip
+    env.globals |= {"version": __version__, "states": STATES, "timezones": timezone_names,
+                    "change_kinds": display.CHANGE_KINDS}  # fmt: skip
     return env
 
 
@@ -127,6 +130,7 @@ class _Ui:
         app.add_api_route("/setup/{token}", self.setup, methods=["POST"])
         ProductForms(self.ui).add_routes(app)  # /products/new before /products/{product_id}
         CalendarForms(self.ui).add_routes(app)
+        AlertForms(self.ui).add_routes(app)
         app.add_api_route("/", self.dashboard, methods=["GET"])
         app.add_api_route("/products/{product_id}", self.product, methods=["GET"])
         app.add_api_route("/calendars/{calendar_id}", self.calendar, methods=["GET"])
