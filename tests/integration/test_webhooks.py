@@ -244,6 +244,34 @@ def test_cli_adds_tests_and_lists_an_endpoint(store, settings, monkeypatch):
     assert json.loads(runner.invoke(cli_app, ["webhooks", "list", "--json"]).stdout) == []
 
 
+def test_cli_test_sent_by_a_running_daemon_first_reports_its_delivery(store, settings, monkeypatch):
+    """A daemon's delivery loop takes the test event before the command: its outcome is shown.
+
+    Regression: the command found nothing left to send and said "the endpoint is
+    inactive", exit 1, though the event had been delivered.
+    """
+    monkeypatch.setenv("CALSYNC_DATABASE__URL", settings.database.url)
+    monkeypatch.setenv("CALSYNC_FETCH__ALLOW_PRIVATE_NETWORKS", "true")
+
+    async def daemon_first(store, settings, fetcher, endpoint_id, ctx, *, owner):
+        with store.write() as session:
+            event_id = webhooks.queue_test(session, ctx, endpoint_id)
+        daemon = Deliverer(store, settings, fetcher, owner="replica-b:1:x", clock=lambda: ctx.now)
+        assert [True] == [a.ok for a in await daemon.deliver_due(event_id=event_id)]
+        mine = Deliverer(store, settings, fetcher, owner=owner, clock=lambda: ctx.now)
+        return event_id, await mine.deliver_due(event_id=event_id)
+
+    monkeypatch.setattr("calsync.cli.webhooks.send_test", daemon_first)
+    runner = CliRunner()
+    with WebhookReceiver() as receiver:
+        added = runner.invoke(cli_app, ["webhooks", "add", receiver.url, "--json"])
+        [row] = json.loads(added.stdout)
+        receiver.secret = row["secret"]
+        tested = runner.invoke(cli_app, ["webhooks", "test", row["id"]])
+    assert (0, 1) == (tested.exit_code, len(receiver.received)), tested.output
+    assert "delivered (HTTP 200" in tested.stdout
+
+
 def sample(metrics: Metrics, name: str, **labels: str) -> float:
     value = metrics.registry.get_sample_value(name, labels)
     return value or 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid  # noqa: TC003 - Typer reads annotations at run time
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 webhooks_app = typer.Typer(no_args_is_help=True, help="Webhook endpoints: where events go.")
 
 COLUMNS = ("id", "url", "events", "active", "failing_since", "description")
+_POLL_SECONDS = 0.25
+_SETTLE_SECONDS = 5.0
 _ADDED = ("id", "url", "events", "secret")
 _DELIVERY_COLUMNS = ("attempted_at", "event_type", "attempt", "status", "response_code",
                      "duration_ms", "error")  # fmt: skip
@@ -84,15 +87,44 @@ def webhooks_test(ctx: typer.Context, endpoint_id: uuid.UUID) -> None:
         event_id, attempts = asyncio.run(
             _send(store, cli.settings, endpoint_id, cli.write_context())
         )
-    for attempt in attempts:
-        shown = attempt.response_code or "-"
-        typer.echo(f"test event {event_id}: {'delivered' if attempt.ok else 'failed'} "
-                   f"(HTTP {shown}, {attempt.duration_ms} ms)"
-                   + (f" error: {attempt.error}" if attempt.error else ""))  # fmt: skip
-    if not attempts or not all(attempt.ok for attempt in attempts):
+        outcomes = [(a.ok, a.response_code, a.duration_ms, a.error) for a in attempts]
         if not attempts:
-            typer.echo(f"test event {event_id} queued: the endpoint is inactive", err=True)
+            outcomes = _sent_elsewhere(store, cli.settings, endpoint_id, event_id)
+    for ok, code, duration_ms, error in outcomes:
+        typer.echo(f"test event {event_id}: {'delivered' if ok else 'failed'} "
+                   f"(HTTP {code or '-'}, {duration_ms} ms)"
+                   + (f" error: {error}" if error else ""))  # fmt: skip
+    if not outcomes or not all(ok for ok, *_ in outcomes):
         raise typer.Exit(1)
+
+
+def _sent_elsewhere(
+    store: Store, settings: Settings, endpoint_id: uuid.UUID, event_id: uuid.UUID
+) -> list[tuple[bool, int | None, int, str | None]]:
+    """The outcome of a test event this command did not send itself.
+
+    A switched-off endpoint gets nothing (the event waits). Otherwise a running
+    calsync's delivery loop took the event first: its attempt is waited for, at
+    most a fetch's time.
+    """
+    deadline = time.monotonic() + settings.fetch.timeout_seconds + _SETTLE_SECONDS
+    while True:
+        with store.read() as session:
+            if not webhooks.get(session, endpoint_id).active:
+                typer.echo(f"test event {event_id} queued: the endpoint is switched off", err=True)
+                return []
+            found = webhooks.delivery_of_event(session, endpoint_id, event_id)
+            if found is not None:
+                ok = found.status == "success"
+                return [(ok, found.response_code, found.duration_ms, found.error)]
+        if time.monotonic() > deadline:
+            typer.echo(
+                f"test event {event_id} queued: a running calsync is sending it; "
+                f"see `calsync webhooks deliveries {endpoint_id}`",
+                err=True,
+            )
+            return []
+        time.sleep(_POLL_SECONDS)
 
 
 async def _send(

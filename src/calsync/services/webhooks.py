@@ -178,6 +178,13 @@ def recent_deliveries(
     return store.deliveries(session, endpoint_id, limit=limit)
 
 
+def delivery_of_event(
+    session: Session, endpoint_id: uuid.UUID, event_id: uuid.UUID
+) -> WebhookDelivery | None:
+    """The newest attempt to deliver this event to this endpoint (by any replica), if any."""
+    return store.delivery_of_event(session, endpoint_id, event_id)
+
+
 def queue_test(session: Session, ctx: WriteContext, endpoint_id: uuid.UUID) -> uuid.UUID:
     """Write a ``test`` event for this endpoint only; its id (sent by the delivery loop)."""
     endpoint = store.get_endpoint(session, endpoint_id)

@@ -247,3 +247,16 @@ def deliveries(
         .limit(limit)
     )
     return session.scalars(query).all()
+
+
+def delivery_of_event(
+    session: Session, endpoint_id: uuid.UUID, event_id: uuid.UUID
+) -> WebhookDelivery | None:
+    """The newest attempt to deliver this event to this endpoint, if any was made."""
+    query = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.event_id == event_id)
+        .order_by(WebhookDelivery.attempted_at.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
