@@ -431,7 +431,7 @@ def test_products_remove_with_force_says_what_went(cli, room):
     cli("calendars", "add", room, "https://a.example/x.ics", "--inactive")
     cli("bookings", "add", room, "--from", "2026-12-01", "--until", "2026-12-03")
     code, out, _ = cli("products", "remove", room, "--force")
-    assert (0, f"removed {room} with 1 external calendars and 1 bookings") == (code, out.strip())
+    assert (0, f"removed {room} with 1 external calendar and 1 booking") == (code, out.strip())
     assert ([], []) == (
         json.loads(cli("products", "list", "--json")[1]),
         json.loads(cli("bookings", "list", "--json")[1]),

@@ -7,9 +7,11 @@ in the log, impossible feed tokens, readiness of a read-only database, key use.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -236,6 +238,30 @@ def test_a_token_that_cannot_exist_is_the_plain_404(client, token):
     assert b"not found\n" == response.content
 
 
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/v1/external_calendars/{}/sync", "external calendar"),
+        ("/v1/external_calendars/{}/release", "external calendar"),
+        ("/v1/products/{}/rotate_feed_token", "product"),
+    ],
+)
+@pytest.mark.parametrize("ident", ["abc%00def", "x" * 35, "not-a-uuid", "a" * 4000])
+def test_a_path_id_that_cannot_exist_is_the_unknown_ids_404(client, path, kind, ident):
+    """An action on an id that cannot be one answers as an unknown id does: 404 not_found.
+
+    Regression: it answered 400 ``id: not a UUID``, telling a prober the id's shape.
+    """
+    unknown = client.post(path.format("0" * 8 + "-0000-4000-8000-" + "0" * 12))
+    response = client.post(path.format(ident))
+    assert (404, "not_found", kind) == (
+        response.status_code,
+        response.json()["code"],
+        response.json()["details"]["kind"],
+    )
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
+
+
 def test_readyz_reports_a_database_that_does_not_take_writes(store, database_url, clock):
     """/readyz is 503 with database_writable false when the database answers reads only.
 
@@ -279,6 +305,36 @@ def test_a_held_write_lock_is_not_a_database_that_refuses_writes(tmp_path):
         holder.execute("ROLLBACK")
         holder.close()
         store.close()
+
+
+def test_a_sqlite_disk_almost_full_is_a_database_that_refuses_writes(tmp_path, monkeypatch):
+    """Under 1 MiB free on the database's disk (or a folder that cannot be read) is not writable.
+
+    A full disk cannot be made here, so the free space the check reads is set:
+    SQLite would still take the no-op write, then fail the first real one.
+    """
+    path = tmp_path / "full.db"
+    store = Store.connect(make_settings(f"sqlite:///{path}").database)
+    store.upgrade()
+    usage = shutil.disk_usage(tmp_path)
+    free: list[int | None] = []
+
+    def disk_usage(folder):
+        """The real usage of ``folder`` with the free bytes set last; None: unreadable."""
+        assert Path(folder) == tmp_path
+        if free[-1] is None:
+            raise PermissionError(folder)
+        return usage._replace(free=free[-1])
+
+    monkeypatch.setattr(shutil, "disk_usage", disk_usage)
+    try:
+        answers = []
+        for free_bytes in (1024 * 1024, 1024 * 1024 - 1, None):
+            free.append(free_bytes)
+            answers.append(store.writable())
+    finally:
+        store.close()
+    assert [True, False, False] == answers
 
 
 def test_a_read_with_a_key_due_for_a_touch_answers_while_the_write_lock_is_held(

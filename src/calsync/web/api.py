@@ -395,10 +395,14 @@ class _Api:
             self.wake()
 
     async def _act(
-        self, request: Request, status: int, act: Callable[[Session, WriteContext, uuid.UUID], Any]
+        self,
+        request: Request,
+        status: int,
+        kind: str,
+        act: Callable[[Session, WriteContext, uuid.UUID], Any],
     ) -> Response:
-        """Run a row's action in a write transaction; answer what it gives, woken if asked."""
-        row_id = path_id(request)
+        """Run an action on the path's ``kind`` row in a transaction; answer it, woken if asked."""
+        row_id = path_id(request, kind)
         ctx = self._context(request)
 
         def write() -> Any:  # noqa: ANN401 - the action's JSON answer
@@ -414,7 +418,7 @@ class _Api:
             calendar = calendars.request_sync(session, ctx, calendar_id)
             return {"id": str(calendar.id), "sync_requested_at": json_value(ctx.now)}
 
-        return await self._act(request, 202, act)
+        return await self._act(request, 202, "external calendar", act)
 
     async def release(self, request: Request) -> Response:
         show, _ = self._serializer(resource_named("external_calendars"), None)
@@ -424,7 +428,7 @@ class _Api:
             session.flush()
             return {"released": released, "external_calendar": show([calendar])[0]}
 
-        return await self._act(request, 200, act)
+        return await self._act(request, 200, "external calendar", act)
 
     async def rotate_feed_token(self, request: Request) -> Response:
         show, _ = self._serializer(resource_named("products"), None)
@@ -434,7 +438,7 @@ class _Api:
             session.flush()
             return show([product])[0]
 
-        return await self._act(request, 200, act)
+        return await self._act(request, 200, "product", act)
 
     async def booking_statuses(self, request: Request) -> Response:
         """The booking statuses and what each means for availability; ``select`` only."""

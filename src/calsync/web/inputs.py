@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
-from calsync.errors import BadRequest, Conflict, InvalidBody, QueryParseError
+from calsync.errors import Conflict, InvalidBody, NotFound, QueryParseError
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator
@@ -62,15 +62,13 @@ async def json_body(request: Request) -> object:
         raise InvalidBody(f"the body is not valid JSON: {exc}"[:300]) from exc
 
 
-def path_id(request: Request) -> uuid.UUID:
-    """The row id in the request's path."""
+def path_id(request: Request, kind: str) -> uuid.UUID:
+    """The row id in the request's path; one that cannot be an id is an unknown one's 404."""
     [raw] = request.path_params.values()
     try:
         return uuid.UUID(raw)
     except ValueError as exc:
-        raise BadRequest(
-            f"id: not a UUID: {raw!r:.80}", details={"field": "id", "value": raw}
-        ) from exc
+        raise NotFound(kind=kind, ident=raw[:80]) from exc
 
 
 @contextmanager
