@@ -197,6 +197,7 @@ def five_states(store):
         )  # fmt: skip
         _calendar(session, beach.id, "held", last_synced=recent, held_since=recent, error="held")
         _calendar(session, cabin.id, "stale", last_synced=NOW - timedelta(hours=25))
+        _calendar(session, cabin.id, "waiting").created_at = NOW - timedelta(hours=1)
         _calendar(session, beach.id, "inactive", active=False, error="deactivated")
         for hours, outcome in ((47, "changed"), (30, "failed"), (20, "failed")):
             started = NOW - timedelta(hours=hours)
@@ -215,12 +216,14 @@ def states(store: Store, **filters: Any) -> overview.CalendarPage:
 
 
 def test_the_dashboard_lists_problems_first(store, five_states):
-    """failing, held, stale, ok, inactive: one each, in that order, counted."""
+    """failing, held, stale, waiting, ok, inactive: one each, in that order, counted."""
     page = states(store)
-    assert ["failing", "held", "stale", "ok", "inactive"] == [row.state for row in page.rows]
+    assert ["failing", "held", "stale", "waiting", "ok", "inactive"] == [
+        row.state for row in page.rows
+    ]
     assert [row.name for row in page.rows] == [row.state for row in page.rows]
     assert dict.fromkeys(overview.STATES, 1) == page.counts
-    assert 5 == page.total
+    assert 6 == page.total
 
 
 def test_failing_since_is_the_first_failure_after_the_last_success(store, five_states):
@@ -234,22 +237,27 @@ def test_filters_and_pages(store, five_states):
     """A product name filter (any case) and a state narrow the list; offset and limit page it."""
     beach = states(store, product="BEACH")
     assert ["held", "ok", "inactive"] == [row.state for row in beach.rows]
-    assert {"failing": 0, "held": 1, "stale": 0, "ok": 1, "inactive": 1} == beach.counts
+    assert {"failing": 0, "held": 1, "stale": 0, "waiting": 0, "ok": 1, "inactive": 1} == (
+        beach.counts
+    )
     assert ["stale"] == [row.name for row in states(store, state="stale").rows]
     second = states(store, offset=2, limit=2)
-    assert (["stale", "ok"], 5) == ([row.name for row in second.rows], second.total)
+    assert (["stale", "waiting"], 6) == ([row.name for row in second.rows], second.total)
     assert [] == states(store, product="50%_off").rows
 
 
 def test_a_new_calendar_is_not_stale_until_stale_after(store):
-    """A calendar added an hour ago and not synced yet is ok; one added 2 days ago is stale."""
+    """Added an hour ago and not synced yet: waiting (not ok: nothing was read); 2 days: stale.
+
+    Regression: a calendar that had never been synced showed as ok.
+    """
     with store.write() as session:
         product = stored_products.add_product(
             session, name="P", timezone="UTC", capacity=1, now=NOW
         )
         _calendar(session, product.id, "new").created_at = NOW - timedelta(hours=1)
         _calendar(session, product.id, "old")
-    assert {"new": "ok", "old": "stale"} == {r.name: r.state for r in states(store).rows}
+    assert {"new": "waiting", "old": "stale"} == {r.name: r.state for r in states(store).rows}
 
 
 def test_calendar_state_names_one_calendar(store, five_states):
@@ -395,6 +403,23 @@ def test_editing_a_product(host, store):
     with store.read() as session:
         product = stored_products.get_product(session, product_id)
     assert ("Dune house", "UTC", 3) == (product.name, product.timezone, product.capacity)
+
+
+def test_export_labels_name_the_channel_once(host, store):
+    """A calendar named after its channel is "For Airbnb", another "For Main listing (Airbnb)".
+
+    Regression: a calendar named Airbnb was labelled "For Airbnb (Airbnb)".
+    """
+    product_id = beach_house(store)
+    imported_stay(store, product_id, "https://www.airbnb.com/a.ics", "2026-12-01", "2026-12-03")
+    with store.write() as session:
+        stored_calendars.add_calendar(
+            session, product_id=product_id, name="Main listing", tld="airbnb.com",
+            ical_url="https://www.airbnb.com/b.ics", now=NOW,
+        )  # fmt: skip
+    page = host.get(f"/products/{product_id}").text
+    labels = re.findall(r'<label for="export-[^"]+">([^<]*)</label>', page)
+    assert ["For Airbnb", "For Main listing (Airbnb)"] == sorted(labels)
 
 
 def test_the_dashboard_names_products_without_a_calendar(host, store):

@@ -254,7 +254,7 @@ def test_copy_buttons_hold_each_channels_export_url(site, beach_house, browser):
     page, watch = open_page(browser, site.url)
     log_in(page, site.url, "anna")
     page.goto(f"{site.url}/products/{product}")
-    field = page.get_by_label("For Airbnb (Airbnb)")
+    field = page.get_by_label("For Airbnb", exact=True)
     url = field.input_value()
     assert re.fullmatch(re.escape(site.url) + rf"/ical/[A-Za-z0-9_-]+\.ics\?exclude={airbnb}", url)
     whole = page.get_by_label(re.compile("^Whole feed")).input_value()

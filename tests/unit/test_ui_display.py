@@ -1,4 +1,4 @@
-"""How the web interface writes dates, stays and runs of nights (calsync.web.ui.display)."""
+"""How the web interface writes dates, stays, runs of nights and messages (web.ui.display)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from calsync.web.ui.display import change, night_ranges, span
+from calsync.web.ui.display import change, code_spans, night_ranges, span
 
 
 @pytest.mark.parametrize(
@@ -90,3 +92,32 @@ def _day(day: int) -> datetime:
 def test_a_journaled_change_shows_the_stay_before_and_after(item, shown):
     """A new stay its dates; a move both; a new status before → after; a deletion what went."""
     assert shown == change(item, all_day=True, timezone="Europe/Amsterdam")
+
+
+@pytest.mark.parametrize(
+    ("message", "html"),
+    [
+        (
+            "held: release with `calsync calendars release 1`",
+            "held: release with <code>calsync calendars release 1</code>",
+        ),
+        (
+            "HTML page titled '<b>Sign in</b>'",
+            "HTML page titled &#39;&lt;b&gt;Sign in&lt;/b&gt;&#39;",
+        ),
+        ("`a<b>` and `c`", "<code>a&lt;b&gt;</code> and <code>c</code>"),
+        ("one ` unpaired", "one ` unpaired"),
+        ("", ""),
+    ],
+)
+def test_code_spans_show_commands_as_code_and_escape_everything(message, html):
+    """A backticked command in an error becomes <code>; nothing in a message is markup."""
+    assert html == str(code_spans(message))
+
+
+@given(st.text())
+def test_code_spans_never_let_markup_through(message):
+    """Whatever a feed's error says, the only tags in the answer are calsync's <code>."""
+    shown = str(code_spans(message)).replace("<code>", "").replace("</code>", "")
+    assert "<" not in shown
+    assert ">" not in shown

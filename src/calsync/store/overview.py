@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-STATES = ("failing", "held", "stale", "ok", "inactive")
-"""Every state, in the dashboard's order: problems first."""
+STATES = ("failing", "held", "stale", "waiting", "ok", "inactive")
+"""Every state, in the dashboard's order: problems first. ``waiting``: added, never synced yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,7 @@ def _state(*, stale_before: datetime) -> ColumnElement[str]:
         (calendar.failure_count > 0, literal("failing")),
         (calendar.held_since.is_not(None), literal("held")),
         (func.coalesce(calendar.last_synced, calendar.created_at) < stale_before, literal("stale")),
+        (calendar.last_synced.is_(None), literal("waiting")),
         else_=literal("ok"),
     )
 

@@ -1,4 +1,4 @@
-"""How the web interface shows times: ages, instants, dates and stays, as Jinja filters.
+"""How the web interface shows times, stays and messages, as Jinja filters.
 
 The channel names and where each channel takes a URL are in :mod:`calsync.channels`.
 """
@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
+
+from markupsafe import Markup, escape
 
 
 class Stay(Protocol):
@@ -141,3 +143,17 @@ def night_ranges(nights: list[str]) -> list[str]:
         day(run[0]) if len(run) == 1 else f"{day(run[0])} – {day(run[-1])} ({len(run)} nights)"
         for run in runs
     ]
+
+
+def code_spans(text: str) -> Markup:
+    """A message with each `backticked` part (a command) as ``<code>``, everything escaped.
+
+    Unpaired backticks are shown as they are.
+    """
+    parts = text.split("`")
+    if len(parts) % 2 == 0:
+        return escape(text)
+    return Markup("").join(
+        Markup("<code>{}</code>").format(part) if index % 2 else escape(part)
+        for index, part in enumerate(parts)
+    )

@@ -105,7 +105,8 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters |= {"age": display.age, "utc": display.utc, "iso": display.iso,
-                    "day": display.day, "stay": display.stay, "change": display.change}  # fmt: skip
+                    "day": display.day, "stay": display.stay, "change": display.change,
+                    "code_spans": display.code_spans}  # fmt: skip
     env.globals |= {"version": __version__, "states": STATES, "timezones": timezone_names,
                     "change_kinds": display.CHANGE_KINDS}  # fmt: skip
     return env
