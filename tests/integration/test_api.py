@@ -869,9 +869,9 @@ def test_sync_trigger_answers_202_and_wakes(client, clock, products, wakes):
 
 
 def test_sync_trigger_of_unknown_or_malformed_id(client, wakes):
-    """Syncing an unknown calendar is 404, a malformed id 400; neither wakes."""
+    """Syncing an unknown calendar or an id that cannot be one is 404; neither wakes."""
     error(client.post(f"/v1/external_calendars/{uuid.uuid4()}/sync"), 404, "not_found")
-    error(client.post("/v1/external_calendars/nope/sync"), 400, "bad_request")
+    error(client.post("/v1/external_calendars/nope/sync"), 404, "not_found")
     assert [] == wakes
 
 
@@ -903,9 +903,9 @@ def test_release_applies_held_deletions_and_answers_the_count_and_the_calendar(
 
 
 def test_release_of_an_unknown_or_malformed_id(client):
-    """Releasing an unknown calendar is 404, a malformed id 400."""
+    """Releasing an unknown calendar or an id that cannot be one is 404."""
     error(client.post(f"/v1/external_calendars/{uuid.uuid4()}/release"), 404, "not_found")
-    error(client.post("/v1/external_calendars/nope/release"), 400, "bad_request")
+    error(client.post("/v1/external_calendars/nope/release"), 404, "not_found")
 
 
 def test_rotate_feed_token_answers_the_product_with_a_new_token(client, products):
