@@ -127,11 +127,11 @@ def test_manual_trigger_wakes_the_dispatcher(world, feed_server):
 
 
 def test_trigger_needs_a_key_and_a_known_calendar(world):
-    """POST …/sync: 401 without an API key, 404 for an unknown id, 400 for a malformed one."""
+    """POST …/sync: 401 without an API key, 404 for an unknown id and for one that cannot be one."""
     daemon = world.start()
     assert daemon.post(f"/v1/external_calendars/{uuid.uuid4()}/sync")[0] == 401
     assert daemon.post(f"/v1/external_calendars/{uuid.uuid4()}/sync", api_key=world.key)[0] == 404
-    assert daemon.post("/v1/external_calendars/not-a-uuid/sync", api_key=world.key)[0] == 400
+    assert daemon.post("/v1/external_calendars/not-a-uuid/sync", api_key=world.key)[0] == 404
 
 
 def test_failing_feed_backs_off_exponentially(world, feed_server):
