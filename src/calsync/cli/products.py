@@ -86,11 +86,7 @@ def products_remove(
     with cli.store() as store, store.write() as session:
         product = products.get(session, product_id)
         removed = products.remove(session, cli.write_context(), [product], force=force)
-    calendars, bookings = removed.calendars, removed.bookings
-    typer.echo(
-        f"removed {product_id} with {calendars} external calendar{'' if calendars == 1 else 's'}"
-        f" and {bookings} booking{'' if bookings == 1 else 's'}"
-    )
+    typer.echo(f"removed {product_id} with {removed}")
 
 
 @products_app.command("link")

@@ -90,10 +90,16 @@ def update(
 
 @dataclass(frozen=True, slots=True)
 class Removed:
-    """What went with a removed product."""
+    """What went (or would go) with a removed product."""
 
     calendars: int
     bookings: int
+
+    def __str__(self) -> str:
+        """``1 external calendar and 3 bookings``."""
+        return (
+            f"{_count(self.calendars, 'external calendar')} and {_count(self.bookings, 'booking')}"
+        )
 
 
 def remove(
@@ -109,8 +115,7 @@ def remove(
         held = store.contents(session, product.id)
         if any(held) and not force:
             raise Conflict(
-                f"product {product.name!r} has {_count(held[0], 'external calendar')} and "
-                f"{_count(held[1], 'booking')}: removing it deletes them too; "
+                f"product {product.name!r} has {Removed(*held)}: removing it deletes them too; "
                 "add --force to remove it with them",
                 details={"product_id": str(product.id), "external_calendars": held[0],
                          "bookings": held[1]},
